@@ -1,0 +1,36 @@
+"""tunegate: evaluate a fine-tuned model against its base, audit bias, gate the iteration."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .cases import Case, Suite
+from .errors import (
+    ConfigError,
+    InputError,
+    MissingExtraError,
+    ProviderError,
+    StoreError,
+    SuiteError,
+    TunegateError,
+)
+from .results import Record, Results, load_results
+from .suite_loader import load_suite, load_suites
+
+__all__ = [
+    "Case",
+    "ConfigError",
+    "InputError",
+    "MissingExtraError",
+    "ProviderError",
+    "Record",
+    "Results",
+    "StoreError",
+    "Suite",
+    "SuiteError",
+    "TunegateError",
+    "__version__",
+    "load_results",
+    "load_suite",
+    "load_suites",
+]

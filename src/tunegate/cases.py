@@ -1,0 +1,53 @@
+"""Concrete, fully resolved cases: what the runner, scorer and gate consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SourceLocation
+from .metrics import MetricArgs
+from .suite_format import GateSpec, GenerationParams
+
+__all__ = ["Case", "ResolvedCheck", "Suite"]
+
+
+@dataclass(frozen=True)
+class ResolvedCheck:
+    name: str
+    metric: str
+    args: MetricArgs
+    threshold: float
+    weight: float
+
+
+@dataclass(frozen=True)
+class Case:
+    """One expanded case: a template with its variables filled in, checks resolved."""
+
+    suite: str
+    id: str
+    template_id: str
+    messages: tuple[tuple[str, str], ...]
+    prompt: str
+    location: SourceLocation
+    params: GenerationParams
+    repeats: int = 1
+    context: str | None = None
+    reference: str | None = None
+    tags: tuple[str, ...] = ()
+    vars: dict[str, str] = field(default_factory=dict)
+    checks: tuple[ResolvedCheck, ...] = ()
+
+    @property
+    def message_dicts(self) -> list[dict[str, str]]:
+        return [{"role": role, "content": content} for role, content in self.messages]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: Path
+    gate: GateSpec
+    cases: tuple[Case, ...]
+    description: str | None = None

@@ -1,0 +1,123 @@
+"""The `tunegate` command. Exit codes: 0 gate passed, 1 gate failed, 2 bad input, 3 run failed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import LoadedConfig, find_config, load_config
+from .errors import TunegateError
+from .evaluation import EvaluationRequest, ensure_candidate, evaluate
+from .report import summarize_suites
+from .suite_format import suite_json_schema
+from .suite_loader import load_suites
+
+__all__ = ["main"]
+
+EXIT_PASSED, EXIT_GATE_FAILED, EXIT_INPUT, EXIT_RUNTIME = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"tunegate: error: {message}\n")
+        raise SystemExit(EXIT_INPUT)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tunegate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tunegate {__version__}")
+    parser.add_argument("--config", type=Path, help="tunegate.yaml or pyproject.toml to use")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run suites against the base and candidate targets")
+    run.add_argument("suites", nargs="*", type=Path, help="suite files or folders")
+    run.add_argument("--base", help="base target name (default: config `base`)")
+    run.add_argument("--candidate", help="candidate target name (default: config `candidate`)")
+    run.add_argument("--out", type=Path, help="folder for run outputs (default: config `out`)")
+    run.add_argument("--label", help="a label for this run, e.g. iteration-3")
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar (default: only on a terminal)",
+    )
+
+    validate = sub.add_parser("validate", help="check suite files and the config")
+    validate.add_argument("suites", nargs="*", type=Path)
+
+    sub.add_parser("schema", help="print the suite JSON Schema")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "schema":
+            print(json.dumps(suite_json_schema(), indent=2))
+            return EXIT_PASSED
+        loaded = _config(args.config)
+        if args.command == "validate":
+            return _validate(loaded, args.suites)
+        return _run(loaded, args)
+    except TunegateError as exc:
+        print(f"tunegate: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tunegate: interrupted; completed generations are kept in the store", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+def _config(path: Path | None) -> LoadedConfig:
+    return load_config(path if path is not None else find_config(Path.cwd()))
+
+
+def _suite_paths(loaded: LoadedConfig, given: list[Path]) -> list[Path]:
+    return given or [loaded.resolve(p) for p in loaded.config.suites]
+
+
+def _validate(loaded: LoadedConfig, given: list[Path]) -> int:
+    suites = load_suites(_suite_paths(loaded, given))
+    for suite in suites:
+        templates = len({c.template_id for c in suite.cases})
+        print(
+            f"ok  {suite.path}: suite '{suite.name}', {templates} case(s) "
+            f"expanding to {len(suite.cases)}"
+        )
+    return EXIT_PASSED
+
+
+def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    suites = load_suites(_suite_paths(loaded, args.suites))
+    outcome = evaluate(
+        EvaluationRequest(
+            suites=suites,
+            config=loaded,
+            base=args.base or loaded.config.base,
+            candidate=ensure_candidate(args.candidate or loaded.config.candidate),
+            out_root=args.out,
+            label=args.label,
+            progress=args.progress,
+        )
+    )
+    results = outcome.results
+    for s in summarize_suites(results):
+        base = "–" if s.base_pass_rate is None else f"{s.base_pass_rate:.0%}"
+        cand = "–" if s.candidate_pass_rate is None else f"{s.candidate_pass_rate:.0%}"
+        gate = "no rule" if s.gate_passed is None else ("pass" if s.gate_passed else "FAIL")
+        print(
+            f"{s.suite:<24} base {base:>5}  candidate {cand:>5}  "
+            f"regressed {s.regressed:>3}  improved {s.improved:>3}  gate {gate}"
+        )
+    stats = results.stats
+    print(f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
+    print(f"gate {'PASSED' if results.gate_passed else 'FAILED'}; report: {outcome.report_path}")
+    return EXIT_PASSED if results.gate_passed else EXIT_GATE_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

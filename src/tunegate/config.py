@@ -1,0 +1,131 @@
+"""Project configuration: targets and defaults from tunegate.yaml or [tool.tunegate]."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError, SourceLocation, SuiteError
+from .providers import get_provider_factory, provider_names
+from .providers.base import ProviderOptions
+from .validation_errors import did_you_mean, suite_error_from
+from .yaml_source import YamlDocument, load_yaml
+
+__all__ = ["ProjectConfig", "TargetSpec", "find_config", "load_config"]
+
+CONFIG_FILE = "tunegate.yaml"
+
+
+class TargetSpec(BaseModel):
+    """A named target: a provider plus its options. Options are checked by the provider."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    provider: str = Field(description="openai, llama-cpp, replay, python, or a plugin's name.")
+    concurrency: int | None = Field(None, ge=1, description="Calls in flight at once.")
+    timeout: float = Field(120.0, gt=0, description="Seconds per request before it is retried.")
+    max_attempts: int = Field(5, ge=1, le=20, description="Tries per call, retries included.")
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ProjectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    suites: list[str] = Field(default_factory=lambda: ["suites"])
+    out: str = Field("reports", description="Folder for run outputs and the store.")
+    store: str | None = Field(None, description="SQLite store; default <out>/tunegate.db.")
+    base: str | None = None
+    candidate: str | None = None
+    targets: dict[str, TargetSpec] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: ProjectConfig
+    path: Path | None
+    root: Path
+    target_options: dict[str, ProviderOptions]
+
+    def resolve(self, relative: str) -> Path:
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    @property
+    def store_path(self) -> Path:
+        store = self.config.store
+        return self.resolve(store) if store else self.resolve(self.config.out) / "tunegate.db"
+
+
+def find_config(start: Path) -> Path | None:
+    for folder in [start.resolve(), *start.resolve().parents]:
+        if (folder / CONFIG_FILE).is_file():
+            return folder / CONFIG_FILE
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "tunegate" in _read_pyproject(pyproject).get("tool", {}):
+            return pyproject
+    return None
+
+
+def _read_pyproject(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+
+
+def load_config(path: Path | None, *, root: Path | None = None) -> LoadedConfig:
+    """Load and validate; `path=None` gives the defaults with `root` as the project root."""
+    if path is None:
+        base = (root or Path.cwd()).resolve()
+        return LoadedConfig(ProjectConfig(), None, base, {})
+    if path.name == "pyproject.toml":
+        data = _read_pyproject(path).get("tool", {}).get("tunegate", {})
+        doc = YamlDocument(path=path, data=data)  # TOML gives no positions: file only
+    else:
+        try:
+            doc = load_yaml(path)
+        except SuiteError as exc:
+            raise ConfigError(str(exc)) from None
+        if doc.data is None:
+            doc.data = {}
+    if not isinstance(doc.data, dict):
+        raise ConfigError(f"{SourceLocation(path, 1, 1)}: the config must be a mapping")
+    try:
+        config = ProjectConfig.model_validate(doc.data)
+    except ValidationError as exc:
+        raise ConfigError(str(suite_error_from(exc, doc, ProjectConfig))) from None
+    options = {name: _target_options(name, spec, doc) for name, spec in config.targets.items()}
+    for role in ("base", "candidate"):
+        chosen = getattr(config, role)
+        if chosen is not None and chosen not in config.targets:
+            raise ConfigError(
+                f"{doc.locate((role,))}: {role} target '{chosen}' is not defined under targets"
+                f"{did_you_mean(chosen, list(config.targets))}"
+            )
+    return LoadedConfig(config, path, path.parent.resolve(), options)
+
+
+def _target_options(name: str, spec: TargetSpec, doc: YamlDocument) -> ProviderOptions:
+    factory = get_provider_factory(spec.provider)
+    if factory is None:
+        raise ConfigError(
+            f"{doc.locate(('targets', name, 'provider'))}: unknown provider '{spec.provider}'"
+            f"{did_you_mean(spec.provider, provider_names())}; available: "
+            f"{', '.join(provider_names())}"
+        )
+    try:
+        return factory.options_model.model_validate(spec.options)
+    except ValidationError as exc:
+        err = suite_error_from(exc, doc, factory.options_model, prefix=("targets", name))
+        raise ConfigError(str(err)) from None

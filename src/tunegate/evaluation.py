@@ -1,0 +1,269 @@
+"""The whole flow for one run, shared by the CLI and the pytest plugin.
+
+suites -> jobs -> generations (store) -> scores -> gate -> results.json, report.html, summary.md
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+from .cases import Case, Suite
+from .config import LoadedConfig
+from .errors import ConfigError
+from .gate import evaluate_gate
+from .progress import make_progress
+from .redact import RedactingFilter, Redactor
+from .report import write_report, write_summary
+from .results import (
+    Message,
+    Record,
+    Results,
+    RunStatsInfo,
+    SuiteInfo,
+    TargetInfo,
+)
+from .runner import JobOutcome, RunnerTarget, make_jobs, run_jobs
+from .scoring import score_output, weighted_score
+from .store import Store
+from .targets import build_target
+
+__all__ = ["EvaluationOutcome", "EvaluationRequest", "ensure_candidate", "evaluate", "new_run_id"]
+
+log = logging.getLogger("tunegate")
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    suites: Sequence[Suite]
+    config: LoadedConfig
+    candidate: str
+    base: str | None = None
+    out_root: Path | None = None
+    label: str | None = None
+    progress: bool | None = None
+    # (suite, case_id) pairs to run; None runs every case.
+    selected: frozenset[tuple[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class EvaluationOutcome:
+    results: Results
+    out_dir: Path
+    results_path: Path
+    report_path: Path
+    summary_path: Path
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def evaluate(request: EvaluationRequest) -> EvaluationOutcome:
+    return asyncio.run(_evaluate(request))
+
+
+def _cases(request: EvaluationRequest) -> list[Case]:
+    cases = [c for s in request.suites for c in s.cases]
+    if request.selected is not None:
+        cases = [c for c in cases if (c.suite, c.id) in request.selected]
+    return cases
+
+
+async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
+    loaded = request.config
+    redactor = Redactor()
+    roles: dict[str, RunnerTarget] = {}
+    if request.base is not None:
+        roles["base"] = build_target(request.base, loaded, redactor)
+    roles["candidate"] = (
+        roles["base"]
+        if request.base == request.candidate
+        else build_target(request.candidate, loaded, redactor)
+    )
+    targets = {t.name: t for t in roles.values()}
+
+    run_id = new_run_id()
+    out_dir = (request.out_root or loaded.resolve(loaded.config.out)) / run_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = _attach_log(out_dir / "run.log", redactor)
+    store = Store(loaded.store_path)
+    target_infos = [
+        TargetInfo(
+            name=t.name,
+            role=role,  # type: ignore[arg-type]
+            provider=str(t.provider.fingerprint().get("provider", "?")),
+            config=_redacted_config(dict(t.provider.fingerprint()), redactor),
+        )
+        for role, t in roles.items()
+    ]
+    store.start_run(
+        run_id,
+        label=request.label,
+        targets={i.role: i.model_dump() for i in target_infos},
+        suites=[s.name for s in request.suites],
+        out_dir=out_dir,
+    )
+    log.info(
+        "run %s label=%s targets=%s", run_id, request.label, {r: t.name for r, t in roles.items()}
+    )
+    try:
+        cases = _cases(request)
+        jobs = make_jobs(cases, roles)
+        outcomes, stats = await run_jobs(
+            jobs, targets, store, redact=redactor, progress=make_progress(request.progress)
+        )
+        records = [await _record(o, redactor) for o in outcomes]
+        gate = evaluate_gate(request.suites, records)
+        results = Results(
+            run_id=run_id,
+            label=request.label,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            tunegate_version=__version__,
+            targets=target_infos,
+            suites=[_suite_info(s, loaded) for s in request.suites],
+            gate_passed=all(g.passed for g in gate),
+            gate=gate,
+            stats=RunStatsInfo(
+                jobs=stats.jobs,
+                calls=stats.calls,
+                attempts=stats.attempts,
+                cached=stats.cached,
+                errors=stats.errors,
+                duration_s=round(stats.duration_s, 3),
+            ),
+            records=records,
+        )
+        results_path = results.write(out_dir)
+        report_path = write_report(results, out_dir)
+        summary_path = write_summary(results, out_dir, report_path)
+        store.add_run_records(run_id, [_history_row(r) for r in records])
+        store.finish_run(run_id, status="finished", gate_passed=results.gate_passed)
+        _point_latest(out_dir)
+        log.info(
+            "run %s finished: %d calls, %d from the store, gate %s",
+            run_id,
+            stats.calls,
+            stats.cached,
+            "passed" if results.gate_passed else "failed",
+        )
+        return EvaluationOutcome(results, out_dir, results_path, report_path, summary_path)
+    except BaseException:
+        store.finish_run(run_id, status="failed", gate_passed=None)
+        raise
+    finally:
+        store.close()
+        for target in targets.values():
+            await target.provider.aclose()
+        _detach_log(handler)
+
+
+async def _record(outcome: JobOutcome, redact: Redactor) -> Record:
+    job, case, gen = outcome.job, outcome.job.case, outcome.generation
+    scores = await score_output(case, gen.text) if gen is not None else {}
+    passed = gen is not None and all(s.passed for s in scores.values())
+    return Record(
+        suite=case.suite,
+        case_id=case.id,
+        template_id=case.template_id,
+        vars=case.vars,
+        tags=list(case.tags),
+        target=job.target,
+        role=job.role,  # type: ignore[arg-type]
+        sample=job.sample,
+        prompt=[Message(role=r, content=redact(c)) for r, c in case.messages],
+        rendered_prompt=gen.rendered_prompt if gen else None,
+        reference=case.reference,
+        context=case.context,
+        output=gen.text if gen else None,
+        error=outcome.error,
+        scores={k: v for k, v in scores.items()},
+        score=weighted_score(list(scores.values())),
+        passed=passed,
+        cached=outcome.cached,
+        latency_s=None if outcome.latency_s is None else round(outcome.latency_s, 4),
+        prompt_tokens=gen.prompt_tokens if gen else None,
+        completion_tokens=gen.completion_tokens if gen else None,
+        key=job.key,
+    )
+
+
+def _history_row(r: Record) -> dict[str, object]:
+    return {
+        "suite": r.suite,
+        "case_id": r.case_id,
+        "target": r.target,
+        "role": r.role,
+        "sample": r.sample,
+        "key": r.key,
+        "passed": r.passed,
+        "score": r.score,
+        "scores": {k: v.model_dump() for k, v in r.scores.items()},
+        "error": r.error,
+    }
+
+
+def _suite_info(suite: Suite, loaded: LoadedConfig) -> SuiteInfo:
+    try:
+        shown = str(suite.path.resolve().relative_to(loaded.root))
+    except ValueError:
+        shown = str(suite.path)
+    return SuiteInfo(
+        name=suite.name,
+        path=shown,
+        description=suite.description,
+        cases=len(suite.cases),
+        gate=suite.gate.model_dump(exclude_none=True),
+    )
+
+
+def _redacted_config(config: dict[str, object], redact: Redactor) -> dict[str, object]:
+    def walk(value: object) -> object:
+        if isinstance(value, str):
+            return redact(value)
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    return {k: walk(v) for k, v in config.items()}
+
+
+def _attach_log(path: Path, redactor: Redactor) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.addFilter(RedactingFilter(redactor))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def _detach_log(handler: logging.Handler) -> None:
+    log.removeHandler(handler)
+    handler.close()
+
+
+def _point_latest(out_dir: Path) -> None:
+    latest = out_dir.parent / "latest"
+    try:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        os.symlink(out_dir.name, latest)
+    except OSError:
+        pass  # a convenience only (e.g. no symlinks on this filesystem)
+
+
+def ensure_candidate(candidate: str | None) -> str:
+    if not candidate:
+        raise ConfigError(
+            "no candidate target: pass --candidate NAME or set `candidate:` in tunegate.yaml"
+        )
+    return candidate

@@ -1,0 +1,167 @@
+"""Deterministic text metrics. Each returns 1.0/0.0, or the fraction satisfied for lists."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import MetricArgs, MetricInput, MetricResult
+from .registry import register_metric
+
+__all__ = ["Contains", "Exact", "Length", "NotContains", "Regex"]
+
+
+def _norm(text: str, ignore_case: bool) -> str:
+    return text.casefold() if ignore_case else text
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+class ExactArgs(MetricArgs):
+    text: str | None = Field(None, description="Expected output; defaults to the case's reference.")
+    ignore_case: bool = False
+    strip: bool = True
+
+
+class Exact:
+    name: ClassVar[str] = "exact"
+    args_model: ClassVar[type[MetricArgs]] = ExactArgs
+    default_threshold: ClassVar[float] = 1.0
+    description: ClassVar[str] = "The output equals `text` (or the reference)."
+
+    def score(self, sample: MetricInput, args: ExactArgs) -> MetricResult:
+        expected = args.text if args.text is not None else sample.reference
+        if expected is None:
+            return MetricResult(0.0, "no expected text: set args.text or the case's reference")
+        got = sample.output.strip() if args.strip else sample.output
+        want = expected.strip() if args.strip else expected
+        if _norm(got, args.ignore_case) == _norm(want, args.ignore_case):
+            return MetricResult(1.0)
+        return MetricResult(0.0, f"expected exactly {want!r}")
+
+
+class ContainsArgs(MetricArgs):
+    text: str | list[str] | None = Field(
+        None, description="Text(s) that must appear; defaults to the case's reference."
+    )
+    mode: Literal["all", "any"] = "all"
+    ignore_case: bool = True
+
+    @field_validator("text")
+    @classmethod
+    def _non_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if value is not None and not [t for t in _as_list(value) if t]:
+            raise ValueError("text must not be empty")
+        return value
+
+
+class Contains:
+    name: ClassVar[str] = "contains"
+    args_model: ClassVar[type[MetricArgs]] = ContainsArgs
+    default_threshold: ClassVar[float] = 1.0
+    description: ClassVar[str] = "The output contains the text(s); value is the share found."
+
+    def score(self, sample: MetricInput, args: ContainsArgs) -> MetricResult:
+        wanted = args.text if args.text is not None else sample.reference
+        if wanted is None:
+            return MetricResult(0.0, "no text to look for: set args.text or the case's reference")
+        needles = _as_list(wanted)
+        hay = _norm(sample.output, args.ignore_case)
+        found = [n for n in needles if _norm(n, args.ignore_case) in hay]
+        missing = [n for n in needles if n not in found]
+        value = (1.0 if found else 0.0) if args.mode == "any" else len(found) / len(needles)
+        reason = "" if not missing or (args.mode == "any" and found) else f"missing {missing!r}"
+        return MetricResult(value, reason)
+
+
+class NotContainsArgs(MetricArgs):
+    text: str | list[str] = Field(description="Text(s) that must not appear.")
+    ignore_case: bool = True
+
+
+class NotContains:
+    name: ClassVar[str] = "not_contains"
+    args_model: ClassVar[type[MetricArgs]] = NotContainsArgs
+    default_threshold: ClassVar[float] = 1.0
+    description: ClassVar[str] = "None of the text(s) appear; value is the share absent."
+
+    def score(self, sample: MetricInput, args: NotContainsArgs) -> MetricResult:
+        needles = _as_list(args.text)
+        hay = _norm(sample.output, args.ignore_case)
+        present = [n for n in needles if _norm(n, args.ignore_case) in hay]
+        value = 1.0 - len(present) / len(needles)
+        return MetricResult(value, f"found forbidden {present!r}" if present else "")
+
+
+class RegexArgs(MetricArgs):
+    pattern: str = Field(description="Python regular expression, searched anywhere in the output.")
+    ignore_case: bool = False
+    full_match: bool = False
+    negate: bool = False
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+class Regex:
+    name: ClassVar[str] = "regex"
+    args_model: ClassVar[type[MetricArgs]] = RegexArgs
+    default_threshold: ClassVar[float] = 1.0
+    description: ClassVar[str] = "The pattern matches (or, with negate, does not)."
+
+    def score(self, sample: MetricInput, args: RegexArgs) -> MetricResult:
+        flags = re.IGNORECASE if args.ignore_case else 0
+        text = sample.output.strip()
+        if args.full_match:
+            matched = re.fullmatch(args.pattern, text, flags) is not None
+        else:
+            matched = re.search(args.pattern, text, flags) is not None
+        ok = matched != args.negate
+        if ok:
+            return MetricResult(1.0)
+        verb = "matched" if args.negate else "did not match"
+        return MetricResult(0.0, f"{verb} /{args.pattern}/")
+
+
+class LengthArgs(MetricArgs):
+    min: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=0)
+    unit: Literal["chars", "words"] = "chars"
+
+    @model_validator(mode="after")
+    def _bounds(self) -> LengthArgs:
+        if self.min is None and self.max is None:
+            raise ValueError("give at least one of min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Length:
+    name: ClassVar[str] = "length"
+    args_model: ClassVar[type[MetricArgs]] = LengthArgs
+    default_threshold: ClassVar[float] = 1.0
+    description: ClassVar[str] = "The output's length in chars or words lies within [min, max]."
+
+    def score(self, sample: MetricInput, args: LengthArgs) -> MetricResult:
+        text = sample.output.strip()
+        size = len(text.split()) if args.unit == "words" else len(text)
+        if args.min is not None and size < args.min:
+            return MetricResult(0.0, f"{size} {args.unit}, fewer than {args.min}")
+        if args.max is not None and size > args.max:
+            return MetricResult(0.0, f"{size} {args.unit}, more than {args.max}")
+        return MetricResult(1.0)
+
+
+for _metric in (Exact(), Contains(), NotContains(), Regex(), Length()):
+    register_metric(_metric)

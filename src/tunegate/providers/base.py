@@ -1,0 +1,88 @@
+"""The provider extension point: one Protocol for anything that turns messages into text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from ..suite_format import GenerationParams
+
+__all__ = [
+    "Generation",
+    "GenerationRequest",
+    "Provider",
+    "ProviderContext",
+    "ProviderFactory",
+    "ProviderOptions",
+    "TokenLogprob",
+]
+
+
+class ProviderOptions(BaseModel):
+    """Base for a provider's options in tunegate.yaml; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    suite: str
+    case_id: str
+    sample: int
+    messages: list[dict[str, str]]
+    params: GenerationParams
+
+    @property
+    def seed(self) -> int:
+        return self.params.seed + self.sample
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    logprobs: list[TokenLogprob] | None = None
+    # The exact text sent to a plain-completion model, for the record.
+    rendered_prompt: str | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A configured target. `fingerprint` is its identity in the cache: never a secret."""
+
+    target: str
+    default_concurrency: ClassVar[int]
+
+    def fingerprint(self) -> Mapping[str, Any]: ...
+
+    async def generate(self, request: GenerationRequest) -> Generation: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a factory may need beyond its options."""
+
+    target: str
+    config_dir: Path
+    # Secret values the factory read (API keys): redacted from everything written.
+    secrets: set[str] = field(default_factory=set)
+
+
+class ProviderFactory(Protocol):
+    options_model: type[ProviderOptions]
+
+    def __call__(self, options: Any, context: ProviderContext) -> Provider: ...

@@ -1,0 +1,23 @@
+"""Render a chat conversation as plain-completion text for base models (no chat template)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..templating import render
+
+__all__ = ["DEFAULT_COMPLETION_STOP", "DEFAULT_COMPLETION_TEMPLATE", "to_text"]
+
+DEFAULT_COMPLETION_TEMPLATE = "{system}\n\nQuestion: {prompt}\nAnswer:"
+DEFAULT_COMPLETION_STOP = ["\nQuestion:", "\n\n"]
+
+
+def to_text(messages: Sequence[dict[str, str]], template: str) -> str:
+    system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+    turns = [m for m in messages if m["role"] != "system"]
+    prompt = next((m["content"] for m in reversed(turns) if m["role"] == "user"), "")
+    transcript = "\n".join(
+        f"{'User' if m['role'] == 'user' else 'Assistant'}: {m['content']}" for m in turns
+    )
+    text = render(template, {"system": system, "prompt": prompt, "transcript": transcript})
+    return text.lstrip("\n")

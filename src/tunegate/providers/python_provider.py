@@ -1,0 +1,80 @@
+"""A Python callable `module:function(messages) -> str` (sync or async) as a target."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import inspect
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from ..errors import ConfigError, ProviderError
+from .base import Generation, GenerationRequest, ProviderContext, ProviderOptions
+
+__all__ = ["PythonOptions", "PythonProvider", "create_python"]
+
+
+class PythonOptions(ProviderOptions):
+    function: str = Field(
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module:function taking the messages and returning text.",
+    )
+
+
+class PythonProvider:
+    default_concurrency: ClassVar[int] = 4
+
+    def __init__(self, target: str, spec: str, func: Callable[..., Any]) -> None:
+        self.target = target
+        self.spec = spec
+        self._func = func
+        self._wants_params = "params" in inspect.signature(func).parameters
+        source = inspect.getsourcefile(func)
+        # The source file's hash keys the cache, so editing the function invalidates it.
+        self._digest = hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else None
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        return {"provider": "python", "function": self.spec, "source_sha256": self._digest}
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        kwargs = {"params": request.params.model_dump()} if self._wants_params else {}
+        try:
+            if inspect.iscoroutinefunction(self._func):
+                result = await self._func(request.messages, **kwargs)
+            else:
+                result = await asyncio.to_thread(self._func, request.messages, **kwargs)
+        except Exception as exc:  # the user's code: any failure is data on the result
+            raise ProviderError(f"{self.spec} raised {type(exc).__name__}: {exc}") from None
+        if not isinstance(result, str):
+            raise ProviderError(f"{self.spec} returned {type(result).__name__}, not str")
+        return Generation(text=result)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def create_python(options: PythonOptions, context: ProviderContext) -> PythonProvider:
+    module_name, func_name = options.function.split(":")
+    if str(context.config_dir) not in sys.path:
+        sys.path.insert(0, str(context.config_dir))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"target '{context.target}': cannot import module '{module_name}' ({exc}); "
+            "it must be importable from the project root"
+        ) from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ConfigError(
+            f"target '{context.target}': module '{module_name}' has no function '{func_name}'"
+        )
+    return PythonProvider(context.target, options.function, func)
+
+
+create_python.options_model = PythonOptions  # type: ignore[attr-defined]

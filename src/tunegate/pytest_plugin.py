@@ -1,0 +1,269 @@
+"""pytest integration: `pytest suites/` collects suite files, one item per case.
+
+All model calls for the session run (concurrently, through the store) before
+the first item executes; items only read the results. Outcomes follow the gate,
+so pytest's exit status is the gate's verdict:
+
+- the candidate passes the case                  -> passed
+- it fails, but the suite's gate still passes    -> xfailed (tolerated by min_pass_rate)
+- it fails and the suite's gate fails            -> failed
+Each suite also gets a `gate` item that states the rule and the measured value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cases import Case, Suite
+from .config import LoadedConfig, find_config, load_config
+from .errors import SuiteError, TunegateError
+from .evaluation import EvaluationOutcome, EvaluationRequest, ensure_candidate, evaluate
+from .report.compare import CaseComparison, compare_cases
+from .results import GateResult, Record
+from .suite_loader import SUITE_SUFFIXES, load_suite
+
+_config_key = pytest.StashKey["LoadedConfig | None"]()
+_outcome_key = pytest.StashKey[EvaluationOutcome]()
+_error_key = pytest.StashKey[str]()
+
+_SUITE_SHAPE = re.compile(r"^cases\s*:", re.MULTILINE)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tunegate", "tunegate suites")
+    group.addoption("--tunegate-base", metavar="NAME", help="base target (default: config)")
+    group.addoption("--tunegate-candidate", metavar="NAME", help="candidate target")
+    group.addoption("--tunegate-out", metavar="DIR", help="folder for run outputs")
+    group.addoption("--tunegate-label", metavar="TEXT", help="label for this run")
+    group.addoption("--tunegate-config", metavar="FILE", help="tunegate.yaml to use")
+
+
+def _loaded(config: pytest.Config) -> LoadedConfig:
+    if _config_key not in config.stash:
+        explicit = config.getoption("tunegate_config")
+        path = Path(explicit) if explicit else find_config(config.rootpath)
+        try:
+            config.stash[_config_key] = load_config(path, root=config.rootpath)
+        except TunegateError as exc:
+            raise pytest.UsageError(f"tunegate: {exc}") from None
+    loaded = config.stash[_config_key]
+    assert loaded is not None
+    return loaded
+
+
+def _is_suite_file(file_path: Path, config: pytest.Config) -> bool:
+    if file_path.suffix not in SUITE_SUFFIXES or file_path.name == "tunegate.yaml":
+        return False
+    loaded = _loaded(config)
+    roots = [loaded.resolve(p).resolve() for p in loaded.config.suites]
+    given = [Path(a.split("::")[0]).resolve() for a in config.args]
+    resolved = file_path.resolve()
+    if not any(resolved == r or r in resolved.parents for r in [*roots, *given]):
+        return False
+    try:
+        return bool(_SUITE_SHAPE.search(file_path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if _is_suite_file(file_path, parent.config):
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+class SuiteFile(pytest.File):
+    suite: Suite
+
+    def collect(self) -> Iterator[pytest.Item]:
+        self.suite = load_suite(self.path)
+        for case in self.suite.cases:
+            item = CaseItem.from_parent(self, name=case.id, case=case)
+            for tag in case.tags:
+                self.config.addinivalue_line("markers", f"{tag}: tunegate tag")
+                item.add_marker(tag)
+            yield item
+        yield GateItem.from_parent(self, name="gate", suite=self.suite)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, SuiteError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+
+class CaseFailure(Exception):
+    """A case the candidate failed; the message is the whole story."""
+
+
+class _TunegateItem(pytest.Item):
+    def _outcome(self) -> EvaluationOutcome:
+        if _error_key in self.config.stash:
+            pytest.fail(self.config.stash[_error_key], pytrace=False)
+        return self.config.stash[_outcome_key]
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, CaseFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+
+class CaseItem(_TunegateItem):
+    def __init__(self, *, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.case.location.line
+        return self.path, (line - 1 if line else None), f"{self.case.suite}::{self.case.id}"
+
+    def runtest(self) -> None:
+        outcome = self._outcome()
+        comp = CaseComparison(self.case.suite, self.case.id)
+        for r in outcome.results.records:
+            if r.suite == self.case.suite and r.case_id == self.case.id:
+                (comp.candidate if r.role == "candidate" else comp.base).append(r)
+        if not comp.candidate:
+            pytest.skip("not run")
+        if all(r.passed for r in comp.candidate):
+            return
+        gate = [g for g in outcome.results.gate if g.suite == self.case.suite]
+        story = _case_story(self.case, comp)
+        if gate and all(g.passed for g in gate):
+            pytest.xfail(f"{comp.status}; tolerated because {gate[0].detail}")
+        raise CaseFailure(story)
+
+
+class GateItem(_TunegateItem):
+    def __init__(self, *, suite: Suite, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.suite.name}::gate"
+
+    def runtest(self) -> None:
+        gates = [g for g in self._outcome().results.gate if g.suite == self.suite.name]
+        if not gates:
+            pytest.skip("no case of this suite was selected")
+        failed = [g for g in gates if not g.passed]
+        if failed:
+            raise CaseFailure("\n".join(_gate_line(g) for g in failed))
+
+
+def _gate_line(g: GateResult) -> str:
+    value = "–" if g.value is None else f"{g.value:.1%}"
+    return f"gate failed: {g.suite} {g.rule} = {value}, needs {g.threshold:.1%} ({g.detail})"
+
+
+def _case_story(case: Case, comp: CaseComparison) -> str:
+    lines = [
+        f"{comp.status}: candidate fails {', '.join(comp.failing_checks)}",
+        f"at {case.location}",
+        "",
+    ]
+    lines.append(f"prompt:    {case.prompt}")
+    if case.reference:
+        lines.append(f"reference: {case.reference}")
+    for role, records in (("base", comp.base), ("candidate", comp.candidate)):
+        for r in records:
+            lines.append(_record_line(role, r))
+    return "\n".join(lines)
+
+
+def _record_line(role: str, r: Record) -> str:
+    head = f"{role} ({r.target})" + (f" sample {r.sample}" if r.sample else "")
+    if r.error:
+        return f"{head}: ERROR {r.error}"
+    verdict = (
+        "pass"
+        if r.passed
+        else "FAIL "
+        + "; ".join(
+            f"{n}: {s.reason or f'value {s.value} < {s.threshold}'}"
+            for n, s in r.scores.items()
+            if not s.passed
+        )
+    )
+    output = (r.output or "").strip().replace("\n", "\\n")
+    if len(output) > 300:
+        output = output[:299] + "…"
+    return f"{head}: {output!r}\n    -> {verdict}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
+    items = [i for i in session.items if isinstance(i, _TunegateItem)]
+    if items and not session.config.option.collectonly:
+        _run_evaluation(session, items)
+    return (yield)
+
+
+def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None:
+    config = session.config
+    loaded = _loaded(config)
+    suites: dict[str, Suite] = {}
+    selected: set[tuple[str, str]] = set()
+    for item in items:
+        if isinstance(item, CaseItem):
+            selected.add((item.case.suite, item.case.id))
+            suites.setdefault(item.case.suite, item.parent.suite)  # type: ignore[union-attr]
+    if not selected:
+        return
+    out = config.getoption("tunegate_out")
+    try:
+        config.stash[_outcome_key] = evaluate(
+            EvaluationRequest(
+                suites=list(suites.values()),
+                config=loaded,
+                base=config.getoption("tunegate_base") or loaded.config.base,
+                candidate=ensure_candidate(
+                    config.getoption("tunegate_candidate") or loaded.config.candidate
+                ),
+                out_root=Path(out) if out else None,
+                label=config.getoption("tunegate_label"),
+                selected=frozenset(selected),
+            )
+        )
+    except TunegateError as exc:
+        config.stash[_error_key] = f"tunegate: {exc}"
+        pytest.exit(f"tunegate: {exc}", returncode=exc.exit_code)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _outcome_key not in config.stash:
+        return
+    outcome = config.stash[_outcome_key]
+    results = outcome.results
+    tr = terminalreporter
+    tr.section("tunegate")
+    regressed = [c for c in compare_cases(results) if c.status == "regressed"]
+    if regressed:
+        tr.write_line(f"{len(regressed)} case(s) regressed from base to candidate:")
+        for c in regressed[:20]:
+            tr.write_line(f"  {c.suite}::{c.case_id}  failing {', '.join(c.failing_checks)}")
+        if len(regressed) > 20:
+            tr.write_line(f"  … and {len(regressed) - 20} more (see the report)")
+    for g in results.gate:
+        mark = "pass" if g.passed else "FAIL"
+        value = "–" if g.value is None else f"{g.value:.0%}"
+        tr.write_line(f"gate {mark}: {g.suite} {g.rule} {value} (needs {g.threshold:.0%})")
+    stats = results.stats
+    tr.write_line(
+        f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors"
+    )
+    tr.write_line(
+        f"gate {'PASSED' if results.gate_passed else 'FAILED'}; "
+        f"report: {_shown(outcome.report_path)}"
+    )
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

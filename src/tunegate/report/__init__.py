@@ -1,0 +1,16 @@
+"""Human-facing outputs of a run: a self-contained report.html and a Markdown summary."""
+
+from .compare import CaseComparison, SuiteSummary, compare_cases, summarize_suites
+from .html import render_report, write_report
+from .markdown import render_summary, write_summary
+
+__all__ = [
+    "CaseComparison",
+    "SuiteSummary",
+    "compare_cases",
+    "render_report",
+    "render_summary",
+    "summarize_suites",
+    "write_report",
+    "write_summary",
+]

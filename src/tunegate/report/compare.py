@@ -1,0 +1,97 @@
+"""Pair base and candidate records per case: what changed, for the report and pytest."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..results import Record, Results
+
+__all__ = ["CaseComparison", "SuiteSummary", "compare_cases", "summarize_suites"]
+
+
+@dataclass
+class CaseComparison:
+    suite: str
+    case_id: str
+    base: list[Record] = field(default_factory=list)
+    candidate: list[Record] = field(default_factory=list)
+
+    @staticmethod
+    def _rate(records: Sequence[Record]) -> float | None:
+        return sum(r.passed for r in records) / len(records) if records else None
+
+    @property
+    def base_rate(self) -> float | None:
+        return self._rate(self.base)
+
+    @property
+    def candidate_rate(self) -> float | None:
+        return self._rate(self.candidate)
+
+    @property
+    def status(self) -> str:
+        """regressed / improved / passing / failing / unchanged (no base)."""
+        cand, base = self.candidate_rate, self.base_rate
+        if cand is None:
+            return "base-only"
+        if base is not None and cand < base:
+            return "regressed"
+        if base is not None and cand > base:
+            return "improved"
+        return "passing" if cand == 1.0 else "failing"
+
+    @property
+    def failing_checks(self) -> list[str]:
+        names: list[str] = []
+        for r in self.candidate:
+            if r.error:
+                names.append("error")
+            names.extend(n for n, s in r.scores.items() if not s.passed and n not in names)
+        return list(dict.fromkeys(names))
+
+
+def compare_cases(results: Results) -> list[CaseComparison]:
+    by_case: dict[tuple[str, str], CaseComparison] = {}
+    for r in results.records:
+        comp = by_case.setdefault((r.suite, r.case_id), CaseComparison(r.suite, r.case_id))
+        (comp.candidate if r.role == "candidate" else comp.base).append(r)
+    return list(by_case.values())
+
+
+@dataclass(frozen=True)
+class SuiteSummary:
+    suite: str
+    cases: int
+    base_pass_rate: float | None
+    candidate_pass_rate: float | None
+    regressed: int
+    improved: int
+    gate_passed: bool | None
+    gate_detail: str
+
+
+def summarize_suites(results: Results) -> list[SuiteSummary]:
+    comps: dict[str, list[CaseComparison]] = defaultdict(list)
+    for comp in compare_cases(results):
+        comps[comp.suite].append(comp)
+    out = []
+    for info in results.suites:
+        mine = comps.get(info.name, [])
+        base = [r for c in mine for r in c.base]
+        cand = [r for c in mine for r in c.candidate]
+        gates = [g for g in results.gate if g.suite == info.name]
+        out.append(
+            SuiteSummary(
+                suite=info.name,
+                cases=len(mine),
+                base_pass_rate=sum(r.passed for r in base) / len(base) if base else None,
+                candidate_pass_rate=sum(r.passed for r in cand) / len(cand) if cand else None,
+                regressed=sum(c.status == "regressed" for c in mine),
+                improved=sum(c.status == "improved" for c in mine),
+                gate_passed=all(g.passed for g in gates) if gates else None,
+                gate_detail="; ".join(g.detail for g in gates) or "no gate rule",
+            )
+        )
+    return out

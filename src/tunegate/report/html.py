@@ -1,0 +1,45 @@
+"""report.html: one self-contained file (inline CSS, no scripts from elsewhere), autoescaped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from ..results import Results
+from .compare import compare_cases, summarize_suites
+
+__all__ = ["render_report", "write_report"]
+
+_STATUS_ORDER = {"regressed": 0, "failing": 1, "improved": 2, "passing": 3, "base-only": 4}
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("tunegate", "report/templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0%}"
+    return env
+
+
+def render_report(results: Results) -> str:
+    cases = sorted(compare_cases(results), key=lambda c: (_STATUS_ORDER[c.status], c.suite))
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            results=results,
+            suites=summarize_suites(results),
+            cases=cases,
+            targets={t.role: t for t in results.targets},
+        )
+    )
+
+
+def write_report(results: Results, folder: Path) -> Path:
+    path = folder / "report.html"
+    path.write_text(render_report(results), encoding="utf-8")
+    return path

@@ -1,0 +1,58 @@
+"""summary.md: the short verdict a CI job posts on a pull request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..results import Results
+from .compare import compare_cases, summarize_suites
+
+__all__ = ["render_summary", "write_summary"]
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_summary(results: Results, report_path: Path | None = None) -> str:
+    verdict = "PASSED" if results.gate_passed else "FAILED"
+    roles = {t.role: t.name for t in results.targets}
+    lines = [
+        f"## tunegate: gate {verdict}",
+        "",
+        f"Run `{results.run_id}`"
+        + (f" ({_cell(results.label)})" if results.label else "")
+        + f": base `{roles.get('base', '–')}`, candidate `{roles.get('candidate', '–')}`; "
+        f"{results.stats.calls} model calls, {results.stats.cached} from the store.",
+        "",
+        "| suite | cases | base | candidate | regressed | improved | gate |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for s in summarize_suites(results):
+        gate = "–" if s.gate_passed is None else ("pass" if s.gate_passed else "**FAIL**")
+        lines.append(
+            f"| {s.suite} | {s.cases} | {_pct(s.base_pass_rate)} | "
+            f"{_pct(s.candidate_pass_rate)} | {s.regressed} | {s.improved} | {gate} |"
+        )
+    regressed = [c for c in compare_cases(results) if c.status == "regressed"]
+    if regressed:
+        lines += ["", "Regressed cases:"]
+        lines += [
+            f"- `{c.suite}::{c.case_id}` failing {', '.join(c.failing_checks)}"
+            for c in regressed[:30]
+        ]
+        if len(regressed) > 30:
+            lines.append(f"- … and {len(regressed) - 30} more")
+    if report_path is not None:
+        lines += ["", f"Report: `{report_path}`"]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(results: Results, folder: Path, report_path: Path | None = None) -> Path:
+    path = folder / "summary.md"
+    path.write_text(render_summary(results, report_path), encoding="utf-8")
+    return path

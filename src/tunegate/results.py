@@ -1,0 +1,172 @@
+"""The results file: the contract between runner, gate, report and users' own analysis.
+
+Documented in docs/results-schema.md. Records are immutable and self-describing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CheckScore",
+    "GateResult",
+    "Record",
+    "Results",
+    "RunStatsInfo",
+    "SuiteInfo",
+    "TargetInfo",
+    "load_results",
+]
+
+SCHEMA_VERSION = "1.0"
+RESULTS_FILE = "results.json"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CheckScore(_Frozen):
+    """The outcome of one check on one output."""
+
+    metric: str = Field(description="The metric's registered name.")
+    value: float | None = Field(description="The metric's value; null when it could not run.")
+    passed: bool = Field(description="value >= threshold.")
+    threshold: float
+    weight: float
+    reason: str | None = Field(None, description="Why it failed, when the metric says.")
+
+
+class Message(_Frozen):
+    role: str
+    content: str
+
+
+class Record(_Frozen):
+    """One (suite, case, target, sample)."""
+
+    suite: str
+    case_id: str = Field(description="Expanded id, e.g. loan-advice[women].")
+    template_id: str = Field(description="The case's id in the suite file, before expansion.")
+    vars: dict[str, str] = Field(description="Template variables of this expansion.")
+    tags: list[str]
+    target: str = Field(description="Target name from the config.")
+    role: Literal["base", "candidate"]
+    sample: int = Field(description="0-based sample index; seed is params.seed + sample.")
+    prompt: list[Message] = Field(description="The messages sent (chat form).")
+    rendered_prompt: str | None = Field(
+        None, description="The plain text sent to completion-mode targets."
+    )
+    reference: str | None
+    context: str | None
+    output: str | None = Field(description="Generated text; null when the call failed.")
+    error: str | None = Field(description="Why the generation failed, if it did.")
+    scores: dict[str, CheckScore] = Field(description="Check name -> outcome.")
+    score: float | None = Field(description="Weighted mean of check values.")
+    passed: bool = Field(description="No error and every check passed.")
+    cached: bool = Field(description="Served from the store, no model call made.")
+    latency_s: float | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    key: str = Field(description="Cache key of the generation in the store.")
+
+
+class TargetInfo(_Frozen):
+    name: str
+    role: Literal["base", "candidate"]
+    provider: str
+    config: dict[str, Any] = Field(description="The target's identity, secrets excluded.")
+
+
+class GateResult(_Frozen):
+    suite: str
+    rule: str
+    target: str
+    value: float | None
+    threshold: float
+    passed: bool
+    detail: str
+
+
+class SuiteInfo(_Frozen):
+    name: str
+    path: str
+    description: str | None
+    cases: int
+    gate: dict[str, Any]
+
+
+class RunStatsInfo(_Frozen):
+    jobs: int
+    calls: int = Field(description="Model calls made in this run (cache misses).")
+    attempts: int
+    cached: int
+    errors: int
+    duration_s: float
+
+
+class Results(_Frozen):
+    schema_version: str = SCHEMA_VERSION
+    run_id: str
+    label: str | None
+    created_at: str
+    tunegate_version: str
+    targets: list[TargetInfo]
+    suites: list[SuiteInfo]
+    gate_passed: bool
+    gate: list[GateResult]
+    stats: RunStatsInfo
+    records: list[Record]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per record; check scores flattened to `score.<check>` / `passed.<check>`."""
+        import pandas as pd
+
+        rows = []
+        for r in self.records:
+            row = r.model_dump(exclude={"scores", "prompt"})
+            row["prompt"] = r.prompt[-1].content if r.prompt else None
+            row["run_id"] = self.run_id
+            row["label"] = self.label
+            for name, s in r.scores.items():
+                row[f"score.{name}"] = s.value
+                row[f"passed.{name}"] = s.passed
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def write(self, folder: Path) -> Path:
+        path = folder / RESULTS_FILE
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        tmp.replace(path)  # readers never see a half-written file
+        return path
+
+
+def load_results(path: str | Path) -> Results:
+    """Read a results.json (or a run folder holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: no results file here; run `tunegate run` first") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
+    version = str(data.get("schema_version", ""))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise InputError(
+            f"{path}: results schema {version or '?'} is not supported by this tunegate "
+            f"(reads {SCHEMA_VERSION}); upgrade tunegate"
+        )
+    return Results.model_validate(data)

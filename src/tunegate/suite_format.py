@@ -1,0 +1,149 @@
+"""The suite file format: pydantic models that are both validator and JSON Schema.
+
+Documented for users in docs/suite-format.md; `tunegate schema` prints the schema.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "CheckSpec",
+    "DefaultsSpec",
+    "GateSpec",
+    "GenerationParams",
+    "MessageSpec",
+    "ParamsOverride",
+    "SuiteSpec",
+    "suite_json_schema",
+]
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationParams(_Strict):
+    """Sampling parameters sent to every target. Part of the cache key."""
+
+    temperature: float = Field(0.0, ge=0, le=2, description="0 means greedy decoding.")
+    max_tokens: int = Field(128, ge=1, le=32768, description="Upper bound on generated tokens.")
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: list[str] | None = Field(None, description="Extra stop strings.")
+    seed: int = Field(0, description="Base seed; sample i of a case uses seed + i.")
+    logprobs: bool = Field(False, description="Ask targets that can for token log-probabilities.")
+
+
+class ParamsOverride(_Strict):
+    """Per-case overrides of the suite's generation parameters."""
+
+    temperature: float | None = Field(None, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=1, le=32768)
+    top_p: float | None = Field(None, gt=0, le=1)
+    stop: list[str] | None = None
+    seed: int | None = None
+    logprobs: bool | None = None
+
+
+class CheckSpec(_Strict):
+    """One check on an output: a metric, its arguments, a pass threshold and a weight."""
+
+    metric: str = Field(description="A registered metric name, e.g. contains, regex, length.")
+    args: dict[str, Any] = Field(default_factory=dict, description="The metric's arguments.")
+    threshold: float | None = Field(
+        None, description="Pass when the metric's value >= threshold; default per metric."
+    )
+    weight: float = Field(1.0, ge=0, description="Weight in the case's weighted score.")
+    name: str | None = Field(None, description="Label in results; defaults to the metric name.")
+
+
+class MessageSpec(_Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class DefaultsSpec(_Strict):
+    """Values every case inherits unless it sets its own."""
+
+    system: str | None = Field(None, description="System prompt.")
+    template: str = Field(
+        "{prompt}",
+        description="User message template; fields {prompt}, {context} and the case's vars.",
+    )
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    repeats: int = Field(1, ge=1, le=100, description="Samples per case, with distinct seeds.")
+    checks: list[CheckSpec] = Field(
+        default_factory=list, description="Checks added to every case (e.g. brand voice)."
+    )
+
+
+class GateSpec(_Strict):
+    """The suite's pass rule for the candidate."""
+
+    min_pass_rate: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="Least share of candidate samples that must pass; by default all must.",
+    )
+
+
+class CaseSpec(_Strict):
+    """One test case. With `vars`, a template expanded once per combination of values."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Unique within the suite.")
+    prompt: str | None = Field(None, description="The question; or give `messages`.")
+    messages: list[MessageSpec] | None = Field(None, description="A whole conversation.")
+    context: str | None = Field(None, description="Grounding text, available as {context}.")
+    reference: str | None = Field(None, description="The reference answer.")
+    system: str | None = Field(None, description="Overrides the suite's system prompt.")
+    tags: list[str] = Field(default_factory=list, description="Become pytest markers.")
+    checks: list[CheckSpec] = Field(default_factory=list)
+    vars: dict[str, list[str]] | list[dict[str, str]] | None = Field(
+        None,
+        description="Template variables: a mapping of lists (every combination) "
+        "or a list of mappings (one case each).",
+    )
+    params: ParamsOverride | None = None
+    repeats: int | None = Field(None, ge=1, le=100)
+
+    @field_validator("tags")
+    @classmethod
+    def _tag_names(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", tag):
+                raise ValueError(
+                    f"tag {tag!r} must be an identifier (letters, digits, _), "
+                    "because tags become pytest markers"
+                )
+        return tags
+
+    @model_validator(mode="after")
+    def _prompt_or_messages(self) -> CaseSpec:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("give exactly one of 'prompt' or 'messages'")
+        if self.messages is not None and not any(m.role == "user" for m in self.messages):
+            raise ValueError("'messages' needs at least one user message")
+        return self
+
+
+class SuiteSpec(_Strict):
+    """A suite file."""
+
+    name: str = Field(pattern=ID_PATTERN, description="The suite's name in results and reports.")
+    description: str | None = None
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    gate: GateSpec = Field(default_factory=GateSpec)
+    cases: list[CaseSpec] = Field(min_length=1)
+
+
+def suite_json_schema() -> dict[str, Any]:
+    schema = SuiteSpec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tunegate suite"
+    return schema

@@ -1,0 +1,96 @@
+"""Turn pydantic validation errors into one-line, positioned messages.
+
+`suites/domain.yaml:42:5: unknown key 'refrence' (did you mean 'reference'?)`
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import SuiteError
+from .yaml_source import DataPath, YamlDocument
+
+__all__ = ["did_you_mean", "first_error", "suite_error_from"]
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, list, dict, tuple) or origin is not None:
+        for arg in typing.get_args(annotation):
+            found.extend(_models_in(arg))
+    return found
+
+
+def _model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model class whose fields are validated at `loc` (skipping list indices)."""
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        candidates = _models_in(field.annotation)
+        model = candidates[0] if candidates else None
+    return model
+
+
+def _clean_loc(loc: Sequence[str | int]) -> DataPath:
+    # pydantic adds union-member names such as 'list[str]' into loc; drop them.
+    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and p != "function-after"))
+
+
+def _describe(loc: DataPath) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "the file"
+
+
+def first_error(exc: ValidationError) -> dict[str, Any]:
+    # Report the error that is deepest in the file: usually the one the user made.
+    errors = exc.errors(include_url=False)
+    return dict(errors[0])
+
+
+def suite_error_from(
+    exc: ValidationError, doc: YamlDocument, root: type[BaseModel], prefix: DataPath = ()
+) -> SuiteError:
+    err = first_error(exc)
+    loc = (*prefix, *_clean_loc(err["loc"]))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        model = _model_at(root, _clean_loc(err["loc"])[:-1])
+        allowed = sorted(model.model_fields) if model else []
+        hint = did_you_mean(key, allowed)
+        allowed_text = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+        return SuiteError(doc.locate(loc, key=True), f"unknown key '{key}'{hint}{allowed_text}")
+    if kind == "missing":
+        key = str(loc[-1])
+        parent = loc[:-1]
+        return SuiteError(
+            doc.locate(parent), f"missing required key '{key}' in {_describe(parent)}"
+        )
+    message = str(err["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    given = err.get("input")
+    shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {given!r})"
+    return SuiteError(doc.locate(loc), f"{_describe(loc)}: {message}{shown}")

@@ -1,0 +1,97 @@
+"""Safe YAML loading that remembers where every key and value came from.
+
+Suites are data: only `yaml.SafeLoader` is used, so no tag can construct an
+object or run code. Positions let validation errors point at file:line:column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SourceLocation, SuiteError
+
+__all__ = ["DataPath", "YamlDocument", "load_yaml"]
+
+DataPath = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML file plus a map from each data path to its source position."""
+
+    path: Path
+    data: Any
+    value_marks: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, loc: DataPath, *, key: bool = False) -> SourceLocation:
+        """The closest known position for `loc`, walking up to its parents."""
+        marks = self.key_marks if key else self.value_marks
+        probe = tuple(loc)
+        while probe:
+            if probe in marks:
+                line, col = marks[probe]
+                return SourceLocation(self.path, line, col)
+            if probe in self.value_marks:
+                line, col = self.value_marks[probe]
+                return SourceLocation(self.path, line, col)
+            probe = probe[:-1]
+        line, col = self.value_marks.get((), (1, 1))
+        return SourceLocation(self.path, line, col)
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Parse `path` with safe semantics; syntax errors become SuiteError with a position."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SuiteError(SourceLocation(path), "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise SuiteError(SourceLocation(path), f"not UTF-8 text ({exc.reason})") from None
+    doc = YamlDocument(path=path, data=None)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            doc.data = _convert(node, (), doc)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = (
+            SourceLocation(path, mark.line + 1, mark.column + 1) if mark else SourceLocation(path)
+        )
+        problem = exc.problem or exc.context or "invalid YAML"
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            raise SuiteError(
+                where, f"unsupported YAML: {problem} (suites are plain data)"
+            ) from None
+        raise SuiteError(where, f"YAML syntax error: {problem}") from None
+    return doc
+
+
+_constructor = yaml.SafeLoader("")
+
+
+def _convert(node: yaml.Node, here: DataPath, doc: YamlDocument) -> Any:
+    doc.value_marks[here] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        _constructor.flatten_mapping(node)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = _constructor.construct_object(key_node, deep=True)
+            where = SourceLocation(
+                doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            )
+            if not isinstance(key, str):
+                raise SuiteError(where, f"keys must be text, got {key!r}")
+            if key in result:
+                raise SuiteError(where, f"duplicate key '{key}' (each key may appear once)")
+            child = (*here, key)
+            doc.key_marks[child] = (where.line or 1, where.column or 1)
+            result[key] = _convert(value_node, child, doc)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*here, i), doc) for i, item in enumerate(node.value)]
+    return _constructor.construct_object(node, deep=True)
