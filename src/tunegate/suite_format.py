@@ -123,6 +123,31 @@ class CaseSpec(_Strict):
                 )
         return tags
 
+    @field_validator("vars", mode="before")
+    @classmethod
+    def _vars_shape(cls, value: Any) -> Any:
+        # Numbers and booleans are fine as values; they are substituted as text.
+        def text(v: Any) -> Any:
+            return (
+                str(v).lower()
+                if isinstance(v, bool)
+                else str(v)
+                if isinstance(v, (int, float))
+                else v
+            )
+
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            if not all(isinstance(v, list) for v in value.values()):
+                raise ValueError("each variable needs a list of values, e.g. group: [a, b]")
+            return {k: [text(v) for v in vs] for k, vs in value.items()}
+        if isinstance(value, list):
+            if not all(isinstance(row, dict) for row in value):
+                raise ValueError("a list of vars must hold mappings, e.g. - {group: a}")
+            return [{k: text(v) for k, v in row.items()} for row in value]
+        raise ValueError("vars must be a mapping of lists or a list of mappings")
+
     @model_validator(mode="after")
     def _prompt_or_messages(self) -> CaseSpec:
         if (self.prompt is None) == (self.messages is None):

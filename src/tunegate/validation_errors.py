@@ -64,8 +64,10 @@ def _describe(loc: DataPath) -> str:
 
 
 def first_error(exc: ValidationError) -> dict[str, Any]:
-    # Report the error that is deepest in the file: usually the one the user made.
+    # An unknown key is usually the typo behind the other errors (a "missing" key
+    # is often the same key misspelt), so report it first.
     errors = exc.errors(include_url=False)
+    errors.sort(key=lambda e: e["type"] != "extra_forbidden")
     return dict(errors[0])
 
 

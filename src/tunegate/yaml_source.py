@@ -72,10 +72,17 @@ def load_yaml(path: Path) -> YamlDocument:
 
 
 _constructor = yaml.SafeLoader("")
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{name}"
+    for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge")
+}
 
 
 def _convert(node: yaml.Node, here: DataPath, doc: YamlDocument) -> Any:
     doc.value_marks[here] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if node.tag not in _PLAIN_TAGS:
+        where = SourceLocation(doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
+        raise SuiteError(where, f"unsupported YAML tag '{node.tag}' (suites are plain data)")
     if isinstance(node, yaml.MappingNode):
         _constructor.flatten_mapping(node)
         result: dict[str, Any] = {}

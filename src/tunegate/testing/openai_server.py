@@ -1,0 +1,241 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+It answers /v1/chat/completions and /v1/completions deterministically and injects
+faults on request, by directives in the last user message (or prompt):
+
+    [[429:N]]       the first N requests get 429 with Retry-After
+    [[500:N]]       the first N requests get 500
+    [[hang:N]]      the first N requests stall for `hang_seconds` (client timeouts)
+    [[truncate:N]]  the first N requests get a 200 with a cut-off JSON body
+    [[401]]         every request gets 401 quoting the Authorization header, as some APIs do
+    [[echo-auth]]   the reply quotes the Authorization header (a leaking model or proxy)
+
+Every request is logged with its arrival time, so tests can count calls per prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["FakeOpenAIServer", "ServedRequest"]
+
+_DIRECTIVE = re.compile(r"\[\[([a-z0-9-]+)(?::(\d+))?\]\]")
+
+
+@dataclass(frozen=True)
+class ServedRequest:
+    path: str
+    prompt: str
+    arrived: float
+    status: int
+    authorization: str | None
+
+
+Responder = Callable[[str, dict[str, Any]], str]
+
+
+def _default_responder(prompt: str, body: dict[str, Any]) -> str:
+    return "echo: " + _DIRECTIVE.sub("", prompt).strip()
+
+
+class FakeOpenAIServer:
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        retry_after: str = "1",
+        hang_seconds: float = 5.0,
+        responder: Responder | None = None,
+    ) -> None:
+        self.latency = latency
+        self.retry_after = retry_after
+        self.hang_seconds = hang_seconds
+        self.responder = responder or _default_responder
+        self.requests: list[ServedRequest] = []
+        self._lock = threading.Lock()
+        self._seen: dict[str, int] = {}
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def served(self, prompt_contains: str | None = None, *, status: int | None = 200) -> int:
+        """How many requests were answered (with `status`, or any status if None)."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if (prompt_contains is None or prompt_contains in r.prompt)
+                and (status is None or r.status == status)
+            )
+
+    def arrivals(self, prompt_contains: str) -> list[float]:
+        with self._lock:
+            return [r.arrived for r in self.requests if prompt_contains in r.prompt]
+
+    # -- request handling ---------------------------------------------------------
+
+    def _attempt(self, prompt: str) -> int:
+        with self._lock:
+            self._seen[prompt] = self._seen.get(prompt, 0) + 1
+            return self._seen[prompt]
+
+    def _log(self, path: str, prompt: str, arrived: float, status: int, auth: str | None) -> None:
+        with self._lock:
+            self.requests.append(ServedRequest(path, prompt, arrived, status, auth))
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                arrived = time.monotonic()
+                length = int(self.headers.get("content-length", "0"))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                chat = self.path.endswith("/chat/completions")
+                if chat:
+                    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+                    prompt = str(users[-1]["content"]) if users else ""
+                elif self.path.endswith("/completions"):
+                    prompt = str(body.get("prompt", ""))
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+                    return
+                auth = self.headers.get("authorization")
+                status = server._answer(self, chat, prompt, body, auth)
+                server._log(self.path, prompt, arrived, status, auth)
+
+            def _json(
+                self,
+                status: int,
+                payload: Any,
+                headers: dict[str, str] | None = None,
+                truncate: bool = False,
+            ) -> None:
+                raw = json.dumps(payload).encode()
+                if truncate:
+                    raw = raw[: len(raw) // 2]
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(raw)
+                self.wfile.flush()
+
+        return Handler
+
+    def _answer(
+        self,
+        handler: Any,
+        chat: bool,
+        prompt: str,
+        body: dict[str, Any],
+        auth: str | None,
+    ) -> int:
+        attempt = self._attempt(prompt)
+        directives = {m.group(1): int(m.group(2) or 0) for m in _DIRECTIVE.finditer(prompt)}
+
+        def first(name: str) -> bool:
+            return name in directives and attempt <= directives[name]
+
+        if self.latency:
+            time.sleep(self.latency)
+        if first("429"):
+            handler._json(
+                429,
+                {"error": {"message": "rate limited", "type": "rate_limit"}},
+                {"retry-after": self.retry_after},
+            )
+            return 429
+        if first("500"):
+            handler._json(500, {"error": {"message": "internal error"}})
+            return 500
+        if "401" in directives:
+            handler._json(401, {"error": {"message": f"Incorrect API key provided: {auth}"}})
+            return 401
+        if first("hang"):
+            time.sleep(self.hang_seconds)
+        text = self.responder(prompt, body)
+        if "echo-auth" in directives:
+            text += f" (you sent {auth})"
+        payload = _completion_payload(chat, text, body)
+        handler._json(200, payload, truncate=first("truncate"))
+        return 200
+
+
+def _completion_payload(chat: bool, text: str, body: dict[str, Any]) -> dict[str, Any]:
+    usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 0}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    model = body.get("model", "fake")
+    if chat:
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+        if body.get("logprobs"):
+            choice["logprobs"] = {
+                "content": [
+                    {"token": t, "logprob": -0.5, "bytes": None, "top_logprobs": []}
+                    for t in text.split()
+                ]
+            }
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [choice],
+            "usage": usage,
+        }
+    choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
+    return {
+        "id": "cmpl-fake",
+        "object": "text_completion",
+        "created": 0,
+        "model": model,
+        "choices": [choice],
+        "usage": usage,
+    }
