@@ -32,3 +32,40 @@ def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "1")
+
+
+def make_project(
+    root: Path,
+    *,
+    targets: str,
+    suites: dict[str, str],
+    base: str | None = "base",
+    candidate: str = "cand",
+) -> Path:
+    """A project folder with tunegate.yaml (targets given as YAML text) and suite files."""
+    config = f"suites: [suites]\nout: reports\ncandidate: {candidate}\n"
+    if base:
+        config += f"base: {base}\n"
+    config += "targets:\n" + textwrap.indent(textwrap.dedent(targets).strip("\n"), "  ") + "\n"
+    write(root / "tunegate.yaml", config)
+    for name, text in suites.items():
+        write(root / "suites" / name, text)
+    return root
+
+
+def openai_targets(base_url: str, *, extra: str = "", max_attempts: int = 4) -> str:
+    return f"""
+    base:
+      provider: openai
+      base_url: {base_url}
+      model: base-model
+      mode: completion
+      max_attempts: {max_attempts}
+      {extra}
+    cand:
+      provider: openai
+      base_url: {base_url}
+      model: cand-model
+      max_attempts: {max_attempts}
+      {extra}
+    """

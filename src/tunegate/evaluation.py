@@ -191,6 +191,7 @@ async def _record(outcome: JobOutcome, redact: Redactor) -> Record:
         latency_s=None if outcome.latency_s is None else round(outcome.latency_s, 4),
         prompt_tokens=gen.prompt_tokens if gen else None,
         completion_tokens=gen.completion_tokens if gen else None,
+        logprobs=[(t.token, t.logprob) for t in gen.logprobs] if gen and gen.logprobs else None,
         key=job.key,
     )
 

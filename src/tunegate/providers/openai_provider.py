@@ -72,7 +72,7 @@ class OpenAIProvider:
                 headers.get("retry-after"), headers.get("retry-after-ms")
             )
             raise ProviderError(
-                f"HTTP {status} from {self.target}: {_short(exc.message)}",
+                f"HTTP {status} from {self.target}: {_short(_error_message(exc))}",
                 retryable=status in RETRYABLE_STATUS or status >= 500,
                 retry_after=retry_after,
             ) from None
@@ -156,6 +156,15 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _error_message(exc: Any) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return str(exc.message)
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -58,7 +58,8 @@ class FakeOpenAIServer:
         self.retry_after = retry_after
         self.hang_seconds = hang_seconds
         self.responder = responder or _default_responder
-        self.requests: list[ServedRequest] = []
+        self.requests: list[ServedRequest] = []  # answered, in order of completion
+        self._arrivals: list[tuple[str, float]] = []
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -98,13 +99,15 @@ class FakeOpenAIServer:
             )
 
     def arrivals(self, prompt_contains: str) -> list[float]:
+        """Arrival times of every request for the prompt, answered yet or not."""
         with self._lock:
-            return [r.arrived for r in self.requests if prompt_contains in r.prompt]
+            return [t for p, t in self._arrivals if prompt_contains in p]
 
     # -- request handling ---------------------------------------------------------
 
-    def _attempt(self, prompt: str) -> int:
+    def _attempt(self, prompt: str, arrived: float) -> int:
         with self._lock:
+            self._arrivals.append((prompt, arrived))
             self._seen[prompt] = self._seen.get(prompt, 0) + 1
             return self._seen[prompt]
 
@@ -141,7 +144,7 @@ class FakeOpenAIServer:
                     self._json(404, {"error": {"message": "not found"}})
                     return
                 auth = self.headers.get("authorization")
-                status = server._answer(self, chat, prompt, body, auth)
+                status = server._answer(self, chat, prompt, body, auth, arrived)
                 server._log(self.path, prompt, arrived, status, auth)
 
             def _json(
@@ -172,8 +175,9 @@ class FakeOpenAIServer:
         prompt: str,
         body: dict[str, Any],
         auth: str | None,
+        arrived: float,
     ) -> int:
-        attempt = self._attempt(prompt)
+        attempt = self._attempt(prompt, arrived)
         directives = {m.group(1): int(m.group(2) or 0) for m in _DIRECTIVE.finditer(prompt)}
 
         def first(name: str) -> bool:

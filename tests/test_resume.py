@@ -1,0 +1,104 @@
+"""A run killed with SIGKILL and started again makes only the calls it had not finished."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tunegate import load_results
+from tunegate.cli import main
+from tunegate.testing import FakeOpenAIServer
+
+from .conftest import make_project
+
+N_CASES = 16
+
+
+def suite_text() -> str:
+    cases = "\n".join(
+        f"  - id: q{i}\n    prompt: question {i}\n    checks: [{{metric: contains, args: {{text: echo}}}}]"
+        for i in range(N_CASES)
+    )
+    return f"name: resume\ncases:\n{cases}\n"
+
+
+def committed_case_ids(store: Path) -> set[str]:
+    with sqlite3.connect(store) as db:
+        return {row[0] for row in db.execute("SELECT case_id FROM generations")}
+
+
+def test_sigkill_then_rerun_makes_only_unfinished_calls(tmp_path: Path) -> None:
+    with FakeOpenAIServer(latency=0.25) as server:
+        make_project(
+            tmp_path,
+            targets=f"""
+            cand:
+              provider: openai
+              base_url: {server.base_url}
+              model: m
+              concurrency: 2
+            """,
+            suites={"resume.yaml": suite_text()},
+            base=None,
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tunegate", "run"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while server.served() < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+        time.sleep(0.5)  # let requests in flight at the kill finish on the server side
+
+        store = tmp_path / "reports" / "tunegate.db"
+        done_before = committed_case_ids(store)
+        arrived_before = len(server._arrivals)
+        assert 0 < len(done_before) < N_CASES, "the kill must land mid-run"
+
+        assert main(["run"]) == 0
+        second_run = server._arrivals[arrived_before:]
+
+    asked_again = {prompt.split()[-1] for prompt, _ in second_run}
+    # Exactly the unfinished cases were called, each once.
+    assert len(second_run) == N_CASES - len(done_before)
+    assert asked_again == {c[1:] for c in {f"q{i}" for i in range(N_CASES)} - done_before}
+    results = load_results(tmp_path / "reports" / "latest")
+    assert results.stats.cached == len(done_before)
+    assert results.stats.calls == N_CASES - len(done_before)
+    assert len(results.records) == N_CASES and all(r.passed for r in results.records)
+
+
+def test_rerun_with_nothing_changed_makes_zero_calls(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as server:
+        make_project(
+            tmp_path,
+            targets=f"""
+            cand:
+              provider: openai
+              base_url: {server.base_url}
+              model: m
+            """,
+            suites={"resume.yaml": suite_text()},
+            base=None,
+        )
+        assert main(["run", "--label", "iteration-1"]) == 0
+        first = server.served()
+        assert main(["run", "--label", "iteration-2"]) == 0
+        assert server.served() == first == N_CASES
+        # Changing one prompt costs exactly one call.
+        suite = tmp_path / "suites" / "resume.yaml"
+        suite.write_text(suite.read_text().replace("question 3\n", "question three\n"))
+        assert main(["run"]) == 0
+        assert server.served() == N_CASES + 1
+    results = load_results(tmp_path / "reports" / "latest")
+    assert results.stats.calls == 1 and results.stats.cached == N_CASES - 1
