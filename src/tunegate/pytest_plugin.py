@@ -61,9 +61,11 @@ def _is_suite_file(file_path: Path, config: pytest.Config) -> bool:
         return False
     loaded = _loaded(config)
     roots = [loaded.resolve(p).resolve() for p in loaded.config.suites]
-    given = [Path(a.split("::")[0]).resolve() for a in config.args]
+    # A YAML file named on the command line counts too; a folder only if it is a suites root,
+    # so fixture YAML under tests/ is never mistaken for a suite.
+    given = {Path(a.split("::")[0]).resolve() for a in config.args}
     resolved = file_path.resolve()
-    if not any(resolved == r or r in resolved.parents for r in [*roots, *given]):
+    if resolved not in given and not any(r in resolved.parents for r in roots):
         return False
     try:
         return bool(_SUITE_SHAPE.search(file_path.read_text(encoding="utf-8")))

@@ -115,6 +115,9 @@ class LlamaCppProvider:
         if p.top_p is not None:
             common["top_p"] = p.top_p
         with _COMPUTE_LOCK:
+            # Reusing the previous call's KV prefix changes the numerics, so the same seed
+            # could sample differently; an output must depend on its inputs alone.
+            llama.reset()
             try:
                 if self.options.mode == "chat":
                     if p.logprobs:

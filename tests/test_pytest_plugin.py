@@ -1,0 +1,191 @@
+"""The pytest plugin, through real pytest sessions (pytester)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tunegate import load_results
+
+pytest_plugins = ["pytester"]
+
+SUITE = """
+name: shop
+gate: {{min_pass_rate: {rate}}}
+cases:
+  - id: refund-window
+    prompt: How many days to return?
+    reference: "45"
+    tags: [refunds]
+    checks:
+      - metric: contains
+  - id: refund-receipt
+    prompt: Lost receipt?
+    reference: store credit
+    tags: [refunds]
+    checks:
+      - metric: contains
+  - id: hours
+    prompt: "When do you open on {{day}}?"
+    vars: {{day: [Monday, Sunday]}}
+    checks:
+      - metric: regex
+        args: {{pattern: "\\\\d+ ?am"}}
+"""
+
+BASE = {
+    "refund-window": "45 days",
+    "refund-receipt": "For store credit.",
+    "hours[monday]": "9am",
+    "hours[sunday]": "10am",
+}
+CAND = {
+    "refund-window": "Returns take 45 days.",
+    "refund-receipt": "Sorry, no returns without a receipt.",  # regressed
+    "hours[monday]": "We open at 9am.",
+    "hours[sunday]": "We open at 10am.",
+}
+
+
+def project(pytester: pytest.Pytester, rate: float = 0.5) -> None:
+    pytester.makefile(
+        ".yaml",
+        tunegate="""
+suites: [suites]
+base: base
+candidate: cand
+targets:
+  base: {provider: replay, path: base.jsonl}
+  cand: {provider: replay, path: cand.jsonl}
+""",
+    )
+    for name, outputs in (("base", BASE), ("cand", CAND)):
+        lines = [json.dumps({"case_id": k, "output": v}) for k, v in outputs.items()]
+        (pytester.path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    (pytester.path / "suites").mkdir()
+    (pytester.path / "suites" / "shop.yaml").write_text(SUITE.format(rate=rate))
+
+
+def test_one_item_per_case_with_readable_ids(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    result = pytester.runpytest("suites/", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "suites/shop.yaml::refund-window",
+            "suites/shop.yaml::refund-receipt",
+            "suites/shop.yaml::hours[monday]",
+            "suites/shop.yaml::hours[sunday]",
+            "suites/shop.yaml::gate",
+        ]
+    )
+    assert not (pytester.path / "reports").exists(), "collect-only must not run models"
+
+
+def test_tolerated_failure_is_xfail_when_the_gate_passes(pytester: pytest.Pytester) -> None:
+    project(pytester, rate=0.75)
+    result = pytester.runpytest("suites/", "-rx")
+    result.assert_outcomes(passed=4, xfailed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*1 case(s) regressed from base to candidate:*",
+            "*shop::refund-receipt  failing contains*",
+            "*gate pass: shop min_pass_rate 75% (needs 75%)*",
+            "*gate PASSED; report: reports/*/report.html*",
+            "XFAIL suites/shop.yaml::refund-receipt - regressed; tolerated because candidate "
+            "passed 3/4 samples (75%); the suite requires 75%",
+        ]
+    )
+    results = load_results(pytester.path / "reports" / "latest")
+    assert results.gate_passed and len(results.records) == 8
+
+
+def test_failing_gate_fails_cases_with_the_whole_story(pytester: pytest.Pytester) -> None:
+    project(pytester, rate=1.0)
+    result = pytester.runpytest("suites/")
+    assert result.ret == 1
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ shop::refund-receipt _*",
+            "regressed: candidate fails contains",
+            "at suites/shop.yaml:11:5",
+            "prompt:    Lost receipt?",
+            "reference: store credit",
+            "base (base): 'For store credit.'",
+            "    -> pass",
+            "candidate (cand): 'Sorry, no returns without a receipt.'",
+            "    -> FAIL contains: missing ['store credit']",
+            "*_ shop::gate _*",
+            "gate failed: shop min_pass_rate = 75.0%, needs 100.0%*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_k_and_tag_markers_select_cases(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    result = pytester.runpytest("suites/", "-k", "refund", "-p", "no:cacheprovider")
+    # Selected: both refund cases; 1 of 2 passes, which meets the 50% gate.
+    result.assert_outcomes(passed=1, xfailed=1, deselected=3)
+    result = pytester.runpytest("suites/", "-m", "refunds")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("deselected") == 3  # two hours cases and the gate item
+
+
+def test_second_session_is_served_from_the_store(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.runpytest("suites/")
+    result = pytester.runpytest("suites/")
+    result.stdout.fnmatch_lines(["*0 model calls, 8 from the store, 0 errors*"])
+
+
+def test_bad_suite_is_a_clear_collection_error(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    (pytester.path / "suites" / "shop.yaml").write_text(
+        "name: shop\ncases:\n  - id: a\n    prompt: p\n    refrence: x\n"
+    )
+    result = pytester.runpytest("suites/")
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # 2, as for any bad input
+    result.stdout.fnmatch_lines(
+        ["suites/shop.yaml:5:5: unknown key 'refrence' (did you mean 'reference'?)*"]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_unknown_target_stops_the_session_with_exit_2(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    result = pytester.runpytest("suites/", "--tunegate-candidate", "candidat")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["*no target named 'candidat' (did you mean 'cand'?)*"])
+
+
+def test_plugin_ignores_yaml_outside_the_suites_folder(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    (pytester.path / "tests").mkdir()
+    (pytester.path / "tests" / "fixture.yaml").write_text("name: x\ncases: [oops]\n")
+    pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
+    result = pytester.runpytest("test_plain.py", "tests/")
+    result.assert_outcomes(passed=1)
+
+
+def test_same_outputs_as_the_cli(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    pytester.runpytest("suites/", "--tunegate-label", "from-pytest")
+    run_dir = (pytester.path / "reports" / "latest").resolve()
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "results.json",
+        "report.html",
+        "summary.md",
+        "run.log",
+    }
+    assert load_results(run_dir).label == "from-pytest"
+
+
+def test_subprocess_session_exit_code_follows_the_gate(pytester: pytest.Pytester) -> None:
+    project(pytester, rate=1.0)
+    assert pytester.runpytest_subprocess("suites/").ret == 1
+    project_path = Path(pytester.path)
+    (project_path / "suites" / "shop.yaml").write_text(SUITE.format(rate=0.5))
+    assert pytester.runpytest_subprocess("suites/").ret == 0
