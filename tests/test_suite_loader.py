@@ -394,3 +394,23 @@ def test_schema_describes_the_format() -> None:
     assert schema["title"] == "tunegate suite"
     assert set(schema["required"]) == {"name", "cases"}
     assert schema["additionalProperties"] is False
+
+
+def test_yes_and_no_stay_text_as_in_yaml_1_2(tmp_path: Path) -> None:
+    suite = load_suite(
+        write(
+            tmp_path / "s.yaml",
+            """
+            name: demo
+            cases:
+              - id: a
+                prompt: "Is it open?"
+                reference: no
+                checks:
+                  - {metric: exact, args: {text: yes, ignore_case: true}}
+            """,
+        )
+    )
+    assert suite.cases[0].reference == "no"
+    assert suite.cases[0].checks[0].args.text == "yes"  # type: ignore[attr-defined]
+    assert suite.cases[0].checks[0].args.ignore_case is True  # type: ignore[attr-defined]

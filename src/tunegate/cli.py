@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import LoadedConfig, find_config, load_config
-from .errors import TunegateError
+from .errors import SourceLocation, TunegateError
 from .evaluation import EvaluationRequest, ensure_candidate, evaluate
 from .report import summarize_suites
 from .suite_format import suite_json_schema
@@ -85,7 +85,7 @@ def _validate(loaded: LoadedConfig, given: list[Path]) -> int:
     for suite in suites:
         templates = len({c.template_id for c in suite.cases})
         print(
-            f"ok  {suite.path}: suite '{suite.name}', {templates} case(s) "
+            f"ok  {SourceLocation(suite.path)}: suite '{suite.name}', {templates} case(s) "
             f"expanding to {len(suite.cases)}"
         )
     return EXIT_PASSED

@@ -101,4 +101,7 @@ def _convert(node: yaml.Node, here: DataPath, doc: YamlDocument) -> Any:
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*here, i), doc) for i, item in enumerate(node.value)]
+    if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
+        # YAML 1.2 semantics: yes/no/on/off stay text (`answer: no` means the word "no").
+        return node.value
     return _constructor.construct_object(node, deep=True)
