@@ -217,20 +217,33 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
     if not selected:
         return
     out = config.getoption("tunegate_out")
+    base = config.getoption("tunegate_base") or loaded.config.base
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
     try:
-        config.stash[_outcome_key] = evaluate(
-            EvaluationRequest(
-                suites=list(suites.values()),
-                config=loaded,
-                base=config.getoption("tunegate_base") or loaded.config.base,
-                candidate=ensure_candidate(
-                    config.getoption("tunegate_candidate") or loaded.config.candidate
-                ),
-                out_root=Path(out) if out else None,
-                label=config.getoption("tunegate_label"),
-                selected=frozenset(selected),
-            )
+        candidate = ensure_candidate(
+            config.getoption("tunegate_candidate") or loaded.config.candidate
         )
+        if reporter is not None:
+            reporter.write_line(
+                f"tunegate: {len(selected)} case(s) from {len(suites)} suite(s); "
+                f"base {base or '-'}, candidate {candidate}"
+            )
+        request = EvaluationRequest(
+            suites=list(suites.values()),
+            config=loaded,
+            base=base,
+            candidate=candidate,
+            out_root=Path(out) if out else None,
+            label=config.getoption("tunegate_label"),
+            selected=frozenset(selected),
+        )
+        # Generation happens before any item runs; let its progress bar reach the terminal.
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                config.stash[_outcome_key] = evaluate(request)
+        else:
+            config.stash[_outcome_key] = evaluate(request)
     except TunegateError as exc:
         config.stash[_error_key] = f"tunegate: {exc}"
         pytest.exit(f"tunegate: {exc}", returncode=exc.exit_code)

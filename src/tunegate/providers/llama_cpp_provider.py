@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import Mapping
@@ -88,7 +89,8 @@ class LlamaCppProvider:
                 if self.options.chat_format:
                     kwargs["chat_format"] = self.options.chat_format
                 try:
-                    self._llama = Llama(**kwargs)
+                    with _quiet_native_logs():
+                        self._llama = Llama(**kwargs)
                 except (ValueError, RuntimeError) as exc:
                     raise ConfigError(
                         f"target '{self.target}': llama.cpp could not load {self.model_path}"
@@ -153,6 +155,15 @@ class LlamaCppProvider:
         if self._llama is not None:
             self._llama.close()
             self._llama = None
+
+
+def _quiet_native_logs() -> Any:
+    """llama.cpp prints notices from C during context set-up even with verbose=False."""
+    try:
+        from llama_cpp._utils import suppress_stdout_stderr
+    except ImportError:  # a private helper; without it the notices just show
+        return contextlib.nullcontext()
+    return suppress_stdout_stderr(disable=False)
 
 
 def _logprobs(raw: Any) -> list[TokenLogprob] | None:
