@@ -13,6 +13,7 @@ from .config import LoadedConfig, find_config, load_config
 from .errors import SourceLocation, TunegateError
 from .evaluation import EvaluationRequest, ensure_candidate, evaluate
 from .report import summarize_suites
+from .results import Results
 from .suite_format import suite_json_schema
 from .suite_loader import load_suites
 
@@ -50,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check suite files and the config")
     validate.add_argument("suites", nargs="*", type=Path)
 
-    sub.add_parser("schema", help="print the suite JSON Schema")
+    schema = sub.add_parser("schema", help="print the suite JSON Schema")
+    schema.add_argument("--results", action="store_true", help="print the results.json schema")
     return parser
 
 
@@ -58,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "schema":
-            print(json.dumps(suite_json_schema(), indent=2))
+            schema = Results.model_json_schema() if args.results else suite_json_schema()
+            print(json.dumps(schema, indent=2))
             return EXIT_PASSED
         loaded = _config(args.config)
         if args.command == "validate":
