@@ -179,3 +179,22 @@ def test_missing_api_key_without_base_url_is_a_config_error(
         "tunegate: error: target 'cand': environment variable TUNEGATE_TEST_KEY is not set; "
         "export it, or name another variable with api_key_env"
     )
+
+
+def test_a_wrong_model_id_is_one_line_not_one_per_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeOpenAIServer(models={"base-model"}) as server:
+        make_project(
+            tmp_path,
+            targets=openai_targets(server.base_url),
+            suites={"s.yaml": SUITE.replace("{id}", "two").replace("{prompt}", "second")},
+            base=None,
+        )
+        assert main(["run"]) == 1
+        assert server.served(status=404) == 2  # a 404 is not retried
+    out = capsys.readouterr().out
+    assert (
+        "cand: 2 of 2 generations failed: HTTP 404 from cand: The model `cand-model` does not "
+        "exist or you do not have access to it.\n"
+    ) in out

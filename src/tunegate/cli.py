@@ -12,7 +12,7 @@ from . import __version__
 from .config import LoadedConfig, find_config, load_config
 from .errors import SourceLocation, TunegateError
 from .evaluation import EvaluationRequest, ensure_candidate, evaluate
-from .report import summarize_suites
+from .report import error_lines, summarize_suites
 from .results import Results
 from .suite_format import suite_json_schema
 from .suite_loader import load_suites
@@ -116,6 +116,8 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
             f"{s.suite:<24} base {base:>5}  candidate {cand:>5}  "
             f"regressed {s.regressed:>3}  improved {s.improved:>3}  gate {gate}"
         )
+    for line in error_lines(results):
+        print(line)
     stats = results.stats
     print(f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
     print(f"gate {'PASSED' if results.gate_passed else 'FAILED'}; report: {outcome.report_path}")

@@ -98,7 +98,7 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
     target_infos = [
         TargetInfo(
             name=t.name,
-            role=role,  # type: ignore[arg-type]
+            role=role,
             provider=str(t.provider.fingerprint().get("provider", "?")),
             config=_redacted_config(dict(t.provider.fingerprint()), redactor),
         )
@@ -176,7 +176,7 @@ async def _record(outcome: JobOutcome, redact: Redactor) -> Record:
         vars=case.vars,
         tags=list(case.tags),
         target=job.target,
-        role=job.role,  # type: ignore[arg-type]
+        role=job.role,
         sample=job.sample,
         prompt=[Message(role=r, content=redact(c)) for r, c in case.messages],
         rendered_prompt=gen.rendered_prompt if gen else None,

@@ -1,6 +1,6 @@
 """Human-facing outputs of a run: a self-contained report.html and a Markdown summary."""
 
-from .compare import CaseComparison, SuiteSummary, compare_cases, summarize_suites
+from .compare import CaseComparison, SuiteSummary, compare_cases, error_lines, summarize_suites
 from .html import render_report, write_report
 from .markdown import render_summary, write_summary
 
@@ -8,6 +8,7 @@ __all__ = [
     "CaseComparison",
     "SuiteSummary",
     "compare_cases",
+    "error_lines",
     "render_report",
     "render_summary",
     "summarize_suites",

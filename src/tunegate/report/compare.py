@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..results import Record, Results
 
-__all__ = ["CaseComparison", "SuiteSummary", "compare_cases", "summarize_suites"]
+__all__ = ["CaseComparison", "SuiteSummary", "compare_cases", "error_lines", "summarize_suites"]
+
+_ATTEMPTS = re.compile(r" \(after \d+ attempt\(s\)\)$")
 
 
 @dataclass
@@ -95,3 +98,18 @@ def summarize_suites(results: Results) -> list[SuiteSummary]:
             )
         )
     return out
+
+
+def error_lines(results: Results, limit: int = 5) -> list[str]:
+    """Failed generations grouped by target and message: a wrong model id is one line."""
+    totals = Counter(r.target for r in results.records)
+    groups = Counter(
+        (r.target, _ATTEMPTS.sub("", r.error)) for r in results.records if r.error is not None
+    )
+    lines = [
+        f"{target}: {count} of {totals[target]} generations failed: {message}"
+        for (target, message), count in groups.most_common(limit)
+    ]
+    if len(groups) > limit:
+        lines.append(f"… and {len(groups) - limit} other kinds of error (see results.json)")
+    return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..results import Results
-from .compare import compare_cases, summarize_suites
+from .compare import compare_cases, error_lines, summarize_suites
 
 __all__ = ["render_summary", "write_summary"]
 
@@ -47,6 +47,9 @@ def render_summary(results: Results, report_path: Path | None = None) -> str:
         ]
         if len(regressed) > 30:
             lines.append(f"- … and {len(regressed) - 30} more")
+    errors = error_lines(results)
+    if errors:
+        lines += ["", "Errors:"] + [f"- {_cell(e)}" for e in errors]
     if report_path is not None:
         lines += ["", f"Report: `{report_path}`"]
     return "\n".join(lines) + "\n"

@@ -53,11 +53,13 @@ class FakeOpenAIServer:
         retry_after: str = "1",
         hang_seconds: float = 5.0,
         responder: Responder | None = None,
+        models: set[str] | None = None,
     ) -> None:
         self.latency = latency
         self.retry_after = retry_after
         self.hang_seconds = hang_seconds
         self.responder = responder or _default_responder
+        self.models = models  # None serves any model id; a set answers 404 for others
         self.requests: list[ServedRequest] = []  # answered, in order of completion
         self._arrivals: list[tuple[str, float]] = []
         self._lock = threading.Lock()
@@ -188,6 +190,11 @@ class FakeOpenAIServer:
 
         if self.latency:
             time.sleep(self.latency)
+        model = str(body.get("model"))
+        if self.models is not None and model not in self.models:
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            handler._json(404, {"error": {"message": message, "code": "model_not_found"}})
+            return 404
         if first("429"):
             handler._json(
                 429,
