@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tunegate.testing import FakeOpenAIServer
 
@@ -51,6 +52,11 @@ def make_project(
     for name, text in suites.items():
         write(root / "suites" / name, text)
     return root
+
+
+def candidate_project(root: Path, suites: dict[str, str], **target: object) -> Path:
+    """A project whose only target is the candidate `cand`, with the given options."""
+    return make_project(root, targets=yaml.safe_dump({"cand": target}), suites=suites, base=None)
 
 
 def openai_targets(base_url: str, *, extra: str = "", max_attempts: int = 4) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -72,3 +74,31 @@ def test_exact_matches_itself_and_regex_negation_flips(output: str) -> None:
     assert score("exact", output, text=output) == 1.0
     plain = score("regex", output, pattern="a")
     assert score("regex", output, pattern="a", negate=True) == 1.0 - plain
+
+
+def test_a_registered_metric_is_usable_from_a_suite(tmp_path: Path) -> None:
+    from typing import ClassVar
+
+    from tunegate import load_suite
+    from tunegate.metrics import MetricArgs, MetricResult, register_metric
+
+    class ShoutArgs(MetricArgs):
+        min_ratio: float = 0.5
+
+    class Shout:
+        name: ClassVar[str] = "shout"
+        args_model: ClassVar[type[MetricArgs]] = ShoutArgs
+        default_threshold: ClassVar[float] = 1.0
+        description: ClassVar[str] = "mostly capitals"
+
+        def score(self, sample: MetricInput, args: ShoutArgs) -> MetricResult:
+            letters = [c for c in sample.output if c.isalpha()]
+            ratio = sum(c.isupper() for c in letters) / max(len(letters), 1)
+            return MetricResult(1.0 if ratio >= args.min_ratio else 0.0)
+
+    register_metric(Shout())
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ncases:\n  - {id: a, prompt: p, checks: [{metric: shout}]}\n")
+    suite = load_suite(path)
+    assert suite.cases[0].checks[0].metric == "shout"
+    assert score("shout", "HELLO there") == 1.0

@@ -10,7 +10,7 @@ import pytest
 from tunegate import load_results
 from tunegate.cli import main
 
-from .conftest import make_project, write
+from .conftest import candidate_project, write
 
 SUITE = """
 name: recorded
@@ -40,16 +40,7 @@ def test_replay_serves_recorded_outputs_and_flags_missing_cases(tmp_path: Path) 
             {"case_id": "capital", "output": "Lyon.", "sample": 1},
         ),
     )
-    make_project(
-        tmp_path,
-        targets="""
-        cand:
-          provider: replay
-          path: recorded/cand.jsonl
-        """,
-        suites={"s.yaml": SUITE},
-        base=None,
-    )
+    candidate_project(tmp_path, {"s.yaml": SUITE}, provider="replay", path="recorded/cand.jsonl")
     assert main(["run"]) == 1  # 1 of 4 samples passes: below the 50% gate
     results = load_results(tmp_path / "reports" / "latest")
     got = {(r.case_id, r.sample): r for r in results.records}
@@ -69,16 +60,7 @@ def test_replay_file_errors_name_the_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write(tmp_path / "cand.jsonl", '{"case_id": "a", "output": "x"}\n{"case_id": "b"}\n')
-    make_project(
-        tmp_path,
-        targets="""
-        cand:
-          provider: replay
-          path: cand.jsonl
-        """,
-        suites={"s.yaml": SUITE},
-        base=None,
-    )
+    candidate_project(tmp_path, {"s.yaml": SUITE}, provider="replay", path="cand.jsonl")
     assert main(["run"]) == 2
     assert (
         capsys.readouterr()
@@ -98,16 +80,7 @@ def test_python_callable_target(tmp_path: Path) -> None:
             raise RuntimeError("no idea")
         """,
     )
-    make_project(
-        tmp_path,
-        targets="""
-        cand:
-          provider: python
-          function: my_model:answer
-        """,
-        suites={"s.yaml": SUITE},
-        base=None,
-    )
+    candidate_project(tmp_path, {"s.yaml": SUITE}, provider="python", function="my_model:answer")
     main(["run"])
     results = load_results(tmp_path / "reports" / "latest")
     got = {(r.case_id, r.sample): r for r in results.records}
@@ -120,15 +93,8 @@ def test_python_callable_target(tmp_path: Path) -> None:
 def test_python_target_that_cannot_import(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_project(
-        tmp_path,
-        targets="""
-        cand:
-          provider: python
-          function: not_a_module:answer
-        """,
-        suites={"s.yaml": SUITE},
-        base=None,
+    candidate_project(
+        tmp_path, {"s.yaml": SUITE}, provider="python", function="not_a_module:answer"
     )
     assert main(["run"]) == 2
     assert "target 'cand': cannot import module 'not_a_module'" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from tunegate import load_results
 from tunegate.cli import main
 from tunegate.testing import FakeOpenAIServer
 
-from .conftest import make_project
+from .conftest import candidate_project
 
 N_CASES = 16
 
@@ -34,17 +34,13 @@ def committed_case_ids(store: Path) -> set[str]:
 
 def test_sigkill_then_rerun_makes_only_unfinished_calls(tmp_path: Path) -> None:
     with FakeOpenAIServer(latency=0.25) as server:
-        make_project(
+        candidate_project(
             tmp_path,
-            targets=f"""
-            cand:
-              provider: openai
-              base_url: {server.base_url}
-              model: m
-              concurrency: 2
-            """,
-            suites={"resume.yaml": suite_text()},
-            base=None,
+            {"resume.yaml": suite_text()},
+            provider="openai",
+            base_url=server.base_url,
+            model="m",
+            concurrency=2,
         )
         proc = subprocess.Popen(
             [sys.executable, "-m", "tunegate", "run"],
@@ -80,16 +76,12 @@ def test_sigkill_then_rerun_makes_only_unfinished_calls(tmp_path: Path) -> None:
 
 def test_rerun_with_nothing_changed_makes_zero_calls(tmp_path: Path) -> None:
     with FakeOpenAIServer() as server:
-        make_project(
+        candidate_project(
             tmp_path,
-            targets=f"""
-            cand:
-              provider: openai
-              base_url: {server.base_url}
-              model: m
-            """,
-            suites={"resume.yaml": suite_text()},
-            base=None,
+            {"resume.yaml": suite_text()},
+            provider="openai",
+            base_url=server.base_url,
+            model="m",
         )
         assert main(["run", "--label", "iteration-1"]) == 0
         first = server.served()

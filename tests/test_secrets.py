@@ -10,7 +10,7 @@ from pathlib import Path
 from tunegate import load_results
 from tunegate.testing import FakeOpenAIServer
 
-from .conftest import make_project
+from .conftest import candidate_project
 
 PLANTED = "sk-tunegate-PLANTED-7f3a9c2e51d84b06"
 
@@ -28,17 +28,13 @@ cases:
 
 def test_planted_key_never_leaves_the_process(tmp_path: Path) -> None:
     with FakeOpenAIServer() as server:
-        make_project(
+        candidate_project(
             tmp_path,
-            targets=f"""
-            cand:
-              provider: openai
-              base_url: {server.base_url}
-              model: m
-              api_key_env: TUNEGATE_PLANTED_KEY
-            """,
-            suites={"leaky.yaml": SUITE},
-            base=None,
+            {"leaky.yaml": SUITE},
+            provider="openai",
+            base_url=server.base_url,
+            model="m",
+            api_key_env="TUNEGATE_PLANTED_KEY",
         )
         env = {**os.environ, "TUNEGATE_PLANTED_KEY": PLANTED}
         proc = subprocess.run(

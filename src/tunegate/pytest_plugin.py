@@ -23,7 +23,7 @@ from .cases import Case, Suite
 from .config import LoadedConfig, find_config, load_config
 from .errors import SuiteError, TunegateError
 from .evaluation import EvaluationOutcome, EvaluationRequest, ensure_candidate, evaluate
-from .report.compare import CaseComparison, compare_cases, error_lines
+from .report.compare import CaseComparison, compare_cases
 from .results import GateResult, Record
 from .suite_loader import SUITE_SUFFIXES, load_suite
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
-from .cases import Case
+from .cases import Case, ResolvedCheck
 from .metrics import MetricInput, MetricResult, get_metric
 from .results import CheckScore
 
@@ -24,28 +24,14 @@ async def score_output(case: Case, output: str) -> dict[str, CheckScore]:
     for check in case.checks:
         metric = get_metric(check.metric)
         if metric is None:  # the loader rejects unknown metrics; a plugin may have vanished
-            scores[check.name] = CheckScore(
-                metric=check.metric,
-                value=None,
-                passed=False,
-                threshold=check.threshold,
-                weight=check.weight,
-                reason=f"metric '{check.metric}' is not installed",
-            )
+            scores[check.name] = _unscored(check, f"metric '{check.metric}' is not installed")
             continue
         try:
             result = metric.score(sample, check.args)
             if inspect.isawaitable(result):
                 result = await result
         except Exception as exc:  # a metric failing on one output is data, like a provider
-            scores[check.name] = CheckScore(
-                metric=check.metric,
-                value=None,
-                passed=False,
-                threshold=check.threshold,
-                weight=check.weight,
-                reason=f"metric failed: {type(exc).__name__}: {exc}",
-            )
+            scores[check.name] = _unscored(check, f"metric failed: {type(exc).__name__}: {exc}")
             continue
         assert isinstance(result, MetricResult)
         passed = result.value >= check.threshold
@@ -58,6 +44,17 @@ async def score_output(case: Case, output: str) -> dict[str, CheckScore]:
             reason=None if passed else (result.reason or None),
         )
     return scores
+
+
+def _unscored(check: ResolvedCheck, reason: str) -> CheckScore:
+    return CheckScore(
+        metric=check.metric,
+        value=None,
+        passed=False,
+        threshold=check.threshold,
+        weight=check.weight,
+        reason=reason,
+    )
 
 
 def weighted_score(scores: Sequence[CheckScore]) -> float | None:

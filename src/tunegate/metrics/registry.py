@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from typing import Any
 
+from .._registry import Registry
 from .base import Metric
 
 __all__ = ["get_metric", "metric_names", "register_metric"]
 
-ENTRY_POINT_GROUP = "tunegate.metrics"
-_METRICS: dict[str, Metric] = {}
-_entry_points_loaded = False
+
+def _instance(loaded: Any) -> Metric:
+    # An entry point may name a metric class or an instance.
+    return loaded() if isinstance(loaded, type) else loaded  # type: ignore[no-any-return]
+
+
+_METRICS: Registry[Metric] = Registry("tunegate.metrics", _instance)
 
 
 def register_metric(metric: Metric) -> Metric:
     """Add `metric` under its name; a second metric with the same name replaces the first."""
-    _METRICS[metric.name] = metric
-    return metric
-
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        loaded = ep.load()
-        register_metric(loaded() if isinstance(loaded, type) else loaded)
+    return _METRICS.register(metric.name, metric)
 
 
 def get_metric(name: str) -> Metric | None:
-    if name not in _METRICS:
-        _load_entry_points()
     return _METRICS.get(name)
 
 
 def metric_names() -> list[str]:
-    _load_entry_points()
-    return sorted(_METRICS)
+    return _METRICS.names()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
-from typing import Any
-
+from .._registry import Registry
 from .base import (
     Generation,
     GenerationRequest,
@@ -32,34 +30,23 @@ __all__ = [
     "register_provider",
 ]
 
-ENTRY_POINT_GROUP = "tunegate.providers"
-_FACTORIES: dict[str, Any] = {
-    "openai": create_openai,
-    "llama-cpp": create_llama_cpp,
-    "replay": create_replay,
-    "python": create_python,
-}
-_entry_points_loaded = False
+_FACTORIES: Registry[ProviderFactory] = Registry("tunegate.providers")
+for _name, _factory in (
+    ("openai", create_openai),
+    ("llama-cpp", create_llama_cpp),
+    ("replay", create_replay),
+    ("python", create_python),
+):
+    _FACTORIES.register(_name, _factory)  # type: ignore[arg-type]
 
 
 def register_provider(name: str, factory: ProviderFactory) -> None:
-    _FACTORIES[name] = factory
-
-
-def _load_entry_points() -> None:
-    global _entry_points_loaded
-    if not _entry_points_loaded:
-        _entry_points_loaded = True
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            _FACTORIES.setdefault(ep.name, ep.load())
+    _FACTORIES.register(name, factory)
 
 
 def get_provider_factory(name: str) -> ProviderFactory | None:
-    if name not in _FACTORIES:
-        _load_entry_points()
     return _FACTORIES.get(name)
 
 
 def provider_names() -> list[str]:
-    _load_entry_points()
-    return sorted(_FACTORIES)
+    return _FACTORIES.names()

@@ -40,6 +40,21 @@ class GenerationRequest:
     def seed(self) -> int:
         return self.params.seed + self.sample
 
+    def sampling_args(self, target_stop: list[str] | None = None) -> dict[str, Any]:
+        """OpenAI-style sampling arguments; the suite's stop strings come before the target's."""
+        p = self.params
+        args: dict[str, Any] = {
+            "max_tokens": p.max_tokens,
+            "temperature": p.temperature,
+            "seed": self.seed,
+        }
+        if p.top_p is not None:
+            args["top_p"] = p.top_p
+        stop = [*(p.stop or []), *(target_stop or [])]
+        if stop:
+            args["stop"] = stop
+        return args
+
 
 @dataclass(frozen=True)
 class TokenLogprob:

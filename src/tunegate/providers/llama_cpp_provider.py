@@ -108,14 +108,8 @@ class LlamaCppProvider:
     def _generate_blocking(self, request: GenerationRequest) -> Generation:
         llama = self._load()
         p = request.params
-        stop = [*(p.stop or []), *(self.options.stop or [])]
-        common: dict[str, Any] = {
-            "max_tokens": p.max_tokens,
-            "temperature": p.temperature,
-            "seed": request.seed,
-        }
-        if p.top_p is not None:
-            common["top_p"] = p.top_p
+        common = request.sampling_args(self.options.stop)
+        stop = common.pop("stop", None)
         with _COMPUTE_LOCK:
             # Reusing the previous call's KV prefix changes the numerics, so the same seed
             # could sample differently; an output must depend on its inputs alone.
@@ -125,7 +119,7 @@ class LlamaCppProvider:
                     if p.logprobs:
                         common["logprobs"] = True
                     out = llama.create_chat_completion(
-                        messages=request.messages, stop=stop or None, **common
+                        messages=request.messages, stop=stop, **common
                     )
                     choice = out["choices"][0]
                     text = choice["message"].get("content") or ""

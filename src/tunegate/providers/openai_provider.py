@@ -90,18 +90,9 @@ class OpenAIProvider:
             ) from None
 
     def _common(self, request: GenerationRequest) -> dict[str, Any]:
-        p = request.params
-        stop = [*(p.stop or []), *(self.options.stop or [])]
-        args: dict[str, Any] = {
-            "model": self.options.model,
-            "temperature": p.temperature,
-            "max_tokens": p.max_tokens,
-            "seed": request.seed,
-        }
-        if p.top_p is not None:
-            args["top_p"] = p.top_p
-        if stop:
-            args["stop"] = stop[:4]  # the OpenAI API accepts at most four
+        args = {"model": self.options.model, **request.sampling_args(self.options.stop)}
+        if "stop" in args:
+            args["stop"] = args["stop"][:4]  # the OpenAI API accepts at most four
         if self.options.extra_body:
             args["extra_body"] = dict(self.options.extra_body)
         return args
