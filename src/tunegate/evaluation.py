@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,7 +68,13 @@ def new_run_id() -> str:
 
 
 def evaluate(request: EvaluationRequest) -> EvaluationOutcome:
-    return asyncio.run(_evaluate(request))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(_evaluate(request))
+    # Called from inside an event loop (Jupyter, Playwright's sync API): run in a thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _evaluate(request)).result()
 
 
 def _cases(request: EvaluationRequest) -> list[Case]:

@@ -1,0 +1,96 @@
+"""The report in a real headless Chromium: it renders, leads with regressions, runs no
+injected script and fetches nothing from the network."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tunegate.cli import main
+
+from .conftest import make_project, write
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+SUITE = """
+name: shop
+gate: {min_pass_rate: 0.9}
+cases:
+  - id: refund-window
+    prompt: How many days to return?
+    reference: "45"
+    checks: [{metric: contains}]
+  - id: greeting
+    prompt: Say hi
+    checks: [{metric: length, args: {max: 200}}]
+"""
+
+HOSTILE = "<script>window.__pwned = true</script><img src=x onerror='window.__pwned=true'>"
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the 'dev' extra")
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        pytest.skip("needs Debian's chromium (apt-get install chromium)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def test_report_renders_the_verdict_and_the_regression(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write(
+        tmp_path / "base.jsonl",
+        '{"case_id": "refund-window", "output": "45 days"}\n'
+        '{"case_id": "greeting", "output": "Hi!"}\n',
+    )
+    write(
+        tmp_path / "cand.jsonl",
+        '{"case_id": "refund-window", "output": "Sorry, I cannot."}\n'
+        f'{{"case_id": "greeting", "output": "{HOSTILE}"}}\n',
+    )
+    make_project(
+        tmp_path,
+        targets="""
+        base: {provider: replay, path: base.jsonl}
+        cand: {provider: replay, path: cand.jsonl}
+        """,
+        suites={"shop.yaml": SUITE},
+    )
+    assert main(["run"]) == 1
+    report = (tmp_path / "reports" / "latest" / "report.html").resolve()
+
+    page = browser.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith("file:") else None)
+    page.goto(report.as_uri())
+    assert page.locator("#verdict").inner_text() == "Gate failed"
+    row = page.locator("#suites tr", has_text="shop")
+    assert "50%" in row.inner_text() and "fail" in row.inner_text()
+
+    first = page.locator("details.case").first
+    assert first.get_attribute("data-status") == "regressed"
+    assert first.get_attribute("open") is not None  # regressions are open on arrival
+    text = first.inner_text()
+    assert "How many days to return?" in text
+    assert "45 days" in text and "Sorry, I cannot." in text
+    assert "missing ['45']" in text
+
+    # Model output is shown as text: the script and the onerror handler never run.
+    page.locator("details.case[data-status='passing'] summary").click()
+    assert HOSTILE in page.locator("details.case[data-status='passing']").inner_text()
+    assert page.evaluate("window.__pwned === undefined")
+    assert outside == []
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    page.close()
