@@ -153,3 +153,19 @@ def test_no_candidate_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFix
         "tunegate: error: no candidate target: pass --candidate NAME or set `candidate:` in "
         "tunegate.yaml"
     )
+
+
+def test_internal_error_is_exit_3_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replay_project(tmp_path, "ok")
+
+    def broken(request: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("tunegate.cli.evaluate", broken)
+    monkeypatch.delenv("TUNEGATE_DEBUG", raising=False)
+    assert main(["run"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("tunegate: internal error: RuntimeError: boom.")
+    assert "Traceback" not in err

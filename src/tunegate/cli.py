@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,6 +73,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("tunegate: interrupted; completed generations are kept in the store", file=sys.stderr)
+        return EXIT_RUNTIME
+    except Exception as exc:  # a bug in tunegate or a plugin, not bad input
+        if os.environ.get("TUNEGATE_DEBUG"):
+            raise
+        print(
+            f"tunegate: internal error: {type(exc).__name__}: {exc}. Completed generations are "
+            "kept in the store; rerun with TUNEGATE_DEBUG=1 for the traceback and report it.",
+            file=sys.stderr,
+        )
         return EXIT_RUNTIME
 
 

@@ -6,6 +6,7 @@ suites -> jobs -> generations (store) -> scores -> gate -> results.json, report.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -18,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from .cases import Case, Suite
 from .config import LoadedConfig
-from .errors import ConfigError
+from .errors import ConfigError, StoreError
 from .gate import evaluate_gate
 from .progress import make_progress
 from .redact import RedactingFilter, Redactor
@@ -162,8 +163,14 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
             "passed" if results.gate_passed else "failed",
         )
         return EvaluationOutcome(results, out_dir, results_path, report_path, summary_path)
-    except BaseException:
-        store.finish_run(run_id, status="failed", gate_passed=None)
+    except BaseException as exc:
+        status = (
+            "interrupted"
+            if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
+            else "failed"
+        )
+        with contextlib.suppress(StoreError):  # never hide the original error
+            store.finish_run(run_id, status=status, gate_passed=None)
         raise
     finally:
         store.close()
