@@ -10,7 +10,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -89,20 +89,32 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
     loaded = request.config
     redactor = Redactor()
     roles: dict[str, RunnerTarget] = {}
-    if request.base is not None:
-        roles["base"] = build_target(request.base, loaded, redactor)
-    roles["candidate"] = (
-        roles["base"]
-        if request.base == request.candidate
-        else build_target(request.candidate, loaded, redactor)
-    )
-    targets = {t.name: t for t in roles.values()}
+    try:
+        if request.base is not None:
+            roles["base"] = build_target(request.base, loaded, redactor)
+        roles["candidate"] = (
+            roles["base"]
+            if request.base == request.candidate
+            else build_target(request.candidate, loaded, redactor)
+        )
+        run_id = new_run_id()
+        out_dir = (request.out_root or loaded.resolve(loaded.config.out)) / run_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with _run_log(out_dir / "run.log", redactor), Store(loaded.store_path) as store:
+            return await _execute(request, roles, store, run_id, out_dir, redactor)
+    finally:
+        for target in {t.name: t for t in roles.values()}.values():
+            await target.provider.aclose()
 
-    run_id = new_run_id()
-    out_dir = (request.out_root or loaded.resolve(loaded.config.out)) / run_id
-    out_dir.mkdir(parents=True, exist_ok=True)
-    handler = _attach_log(out_dir / "run.log", redactor)
-    store = Store(loaded.store_path)
+
+async def _execute(
+    request: EvaluationRequest,
+    roles: dict[str, RunnerTarget],
+    store: Store,
+    run_id: str,
+    out_dir: Path,
+    redactor: Redactor,
+) -> EvaluationOutcome:
     target_infos = [
         TargetInfo(
             name=t.name,
@@ -123,10 +135,13 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
         "run %s label=%s targets=%s", run_id, request.label, {r: t.name for r, t in roles.items()}
     )
     try:
-        cases = _cases(request)
-        jobs = make_jobs(cases, roles)
+        jobs = make_jobs(_cases(request), roles)
         outcomes, stats = await run_jobs(
-            jobs, targets, store, redact=redactor, progress=make_progress(request.progress)
+            jobs,
+            {t.name: t for t in roles.values()},
+            store,
+            redact=redactor,
+            progress=make_progress(request.progress),
         )
         records = [await _record(o, redactor) for o in outcomes]
         gate = evaluate_gate(request.suites, records)
@@ -136,7 +151,7 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             tunegate_version=__version__,
             targets=target_infos,
-            suites=[_suite_info(s, loaded) for s in request.suites],
+            suites=[_suite_info(s, request.config) for s in request.suites],
             gate_passed=all(g.passed for g in gate),
             gate=gate,
             stats=RunStatsInfo(
@@ -154,29 +169,22 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
         summary_path = write_summary(results, out_dir, report_path)
         store.add_run_records(run_id, [_history_row(r) for r in records])
         store.finish_run(run_id, status="finished", gate_passed=results.gate_passed)
-        _point_latest(out_dir)
-        log.info(
-            "run %s finished: %d calls, %d from the store, gate %s",
-            run_id,
-            stats.calls,
-            stats.cached,
-            "passed" if results.gate_passed else "failed",
-        )
-        return EvaluationOutcome(results, out_dir, results_path, report_path, summary_path)
     except BaseException as exc:
-        status = (
-            "interrupted"
-            if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
-            else "failed"
-        )
+        interrupted = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
         with contextlib.suppress(StoreError):  # never hide the original error
-            store.finish_run(run_id, status=status, gate_passed=None)
+            store.finish_run(
+                run_id, status="interrupted" if interrupted else "failed", gate_passed=None
+            )
         raise
-    finally:
-        store.close()
-        for target in targets.values():
-            await target.provider.aclose()
-        _detach_log(handler)
+    _point_latest(out_dir)
+    log.info(
+        "run %s finished: %d calls, %d from the store, gate %s",
+        run_id,
+        stats.calls,
+        stats.cached,
+        "passed" if results.gate_passed else "failed",
+    )
+    return EvaluationOutcome(results, out_dir, results_path, report_path, summary_path)
 
 
 async def _record(outcome: JobOutcome, redact: Redactor) -> Record:
@@ -252,18 +260,22 @@ def _redacted_config(config: dict[str, object], redact: Redactor) -> dict[str, o
     return {k: walk(v) for k, v in config.items()}
 
 
-def _attach_log(path: Path, redactor: Redactor) -> logging.Handler:
+@contextlib.contextmanager
+def _run_log(path: Path, redactor: Redactor) -> Iterator[None]:
+    """run.log for this run. The filter sits on the logger, so records are redacted before
+    they reach any handler, including ones the host application (or pytest) attached."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.addFilter(RedactingFilter(redactor))
+    redacting = RedactingFilter(redactor)
+    log.addFilter(redacting)
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    return handler
-
-
-def _detach_log(handler: logging.Handler) -> None:
-    log.removeHandler(handler)
-    handler.close()
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.removeFilter(redacting)
+        handler.close()
 
 
 def _point_latest(out_dir: Path) -> None:
