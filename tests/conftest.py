@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tunegate import Results, load_results
 from tunegate.testing import FakeOpenAIServer
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -52,6 +53,11 @@ def make_project(
     for name, text in suites.items():
         write(root / "suites" / name, text)
     return root
+
+
+def latest_results(root: Path) -> Results:
+    """The results of the newest run in a project made by make_project."""
+    return load_results(root / "reports" / "latest")
 
 
 def candidate_project(root: Path, suites: dict[str, str], **target: object) -> Path:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tunegate import ConfigError, load_results
+from tunegate import ConfigError
 from tunegate.cli import main
 from tunegate.providers import GenerationRequest, ProviderContext
 from tunegate.providers.llama_cpp_provider import LlamaCppOptions, create_llama_cpp
 from tunegate.providers.packaged_models import resolve_packaged_model
 from tunegate.suite_format import GenerationParams
 
-from .conftest import make_project, write
+from .conftest import latest_results, make_project, write
 
 pytest.importorskip("llama_cpp", reason="needs the 'local' extra")
 
@@ -187,7 +187,7 @@ def test_full_run_on_both_embedded_models(tmp_path: Path, gemma_path: Path) -> N
         },
     )
     assert main(["run"]) == 0
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     assert {r.role: r.passed for r in results.records} == {"base": True, "candidate": True}
     assert main(["run"]) == 0
-    assert load_results(tmp_path / "reports" / "latest").stats.calls == 0
+    assert latest_results(tmp_path).stats.calls == 0

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tunegate import load_results
 from tunegate.cli import main
 from tunegate.testing import FakeOpenAIServer
 
-from .conftest import make_project, openai_targets
+from .conftest import latest_results, make_project, openai_targets
 
 SUITE = """
 name: faults
@@ -32,8 +31,12 @@ cases:
 """
 
 
+def suite_with(case_id: str, prompt: str) -> str:
+    return SUITE.replace("{id}", case_id).replace("{prompt}", prompt)
+
+
 def run_case(tmp_path: Path, server: FakeOpenAIServer, prompt: str, extra: str = "") -> int:
-    suite = SUITE.replace("{id}", "faulty").replace("{prompt}", prompt)
+    suite = suite_with("faulty", prompt)
     make_project(
         tmp_path,
         targets=openai_targets(server.base_url, extra=extra),
@@ -44,7 +47,7 @@ def run_case(tmp_path: Path, server: FakeOpenAIServer, prompt: str, extra: str =
 
 
 def faulty_record(tmp_path: Path):  # type: ignore[no-untyped-def]
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     return next(r for r in results.records if r.case_id == "faulty")
 
 
@@ -54,10 +57,10 @@ def test_chat_and_completion_modes_reach_the_server(
     make_project(
         tmp_path,
         targets=openai_targets(server.base_url),
-        suites={"s.yaml": SUITE.replace("{id}", "two").replace("{prompt}", "second")},
+        suites={"s.yaml": suite_with("two", "second")},
     )
     assert main(["run"]) == 0
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     by_role = {(r.role, r.case_id): r for r in results.records}
     cand = by_role[("candidate", "plain")]
     assert cand.output == "echo: hello"
@@ -112,7 +115,7 @@ def test_persistent_failure_is_recorded_on_the_case_and_the_run_goes_on(
     assert record.output is None and not record.passed
     assert record.error == "HTTP 500 from cand: internal error (after 4 attempt(s))"
     assert server.served("down", status=500) == 4
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     assert next(r for r in results.records if r.case_id == "plain").passed
     assert results.stats.errors == 1
 
@@ -136,11 +139,11 @@ def test_unreachable_server_is_an_error_per_case(tmp_path: Path) -> None:
     make_project(
         tmp_path,
         targets=openai_targets(url, max_attempts=2),
-        suites={"s.yaml": SUITE.replace("{id}", "x").replace("{prompt}", "y")},
+        suites={"s.yaml": suite_with("x", "y")},
         base=None,
     )
     assert main(["run"]) == 1
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     assert all(r.error and r.error.startswith("cannot reach cand") for r in results.records)
 
 
@@ -150,12 +153,12 @@ def test_same_target_as_base_and_candidate_calls_once(
     make_project(
         tmp_path,
         targets=openai_targets(server.base_url),
-        suites={"s.yaml": SUITE.replace("{id}", "two").replace("{prompt}", "second")},
+        suites={"s.yaml": suite_with("two", "second")},
         base="cand",
     )
     assert main(["run"]) == 0
     assert server.served() == 2
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     assert len(results.records) == 4
 
 
@@ -170,7 +173,7 @@ def test_missing_api_key_without_base_url_is_a_config_error(
           model: gpt-4o-mini
           api_key_env: TUNEGATE_TEST_KEY
         """,
-        suites={"s.yaml": SUITE.replace("{id}", "x").replace("{prompt}", "y")},
+        suites={"s.yaml": suite_with("x", "y")},
         base=None,
     )
     assert main(["run"]) == 2
@@ -188,7 +191,7 @@ def test_a_wrong_model_id_is_one_line_not_one_per_case(
         make_project(
             tmp_path,
             targets=openai_targets(server.base_url),
-            suites={"s.yaml": SUITE.replace("{id}", "two").replace("{prompt}", "second")},
+            suites={"s.yaml": suite_with("two", "second")},
             base=None,
         )
         assert main(["run"]) == 1

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tunegate import load_results
 from tunegate.cli import main
 
-from .conftest import candidate_project, write
+from .conftest import candidate_project, latest_results, write
 
 SUITE = """
 name: recorded
@@ -42,7 +41,7 @@ def test_replay_serves_recorded_outputs_and_flags_missing_cases(tmp_path: Path) 
     )
     candidate_project(tmp_path, {"s.yaml": SUITE}, provider="replay", path="recorded/cand.jsonl")
     assert main(["run"]) == 1  # 1 of 4 samples passes: below the 50% gate
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     got = {(r.case_id, r.sample): r for r in results.records}
     assert got[("capital", 0)].output == "Paris." and got[("capital", 0)].passed
     assert got[("capital", 1)].output == "Lyon." and not got[("capital", 1)].passed
@@ -82,7 +81,7 @@ def test_python_callable_target(tmp_path: Path) -> None:
     )
     candidate_project(tmp_path, {"s.yaml": SUITE}, provider="python", function="my_model:answer")
     main(["run"])
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     got = {(r.case_id, r.sample): r for r in results.records}
     assert got[("capital", 1)].output == "Paris, at seed 0"
     assert got[("missing-in-replay", 0)].error == (

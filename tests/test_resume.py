@@ -10,11 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from tunegate import load_results
 from tunegate.cli import main
 from tunegate.testing import FakeOpenAIServer
 
-from .conftest import candidate_project
+from .conftest import candidate_project, latest_results
 
 N_CASES = 16
 
@@ -68,7 +67,7 @@ def test_sigkill_then_rerun_makes_only_unfinished_calls(tmp_path: Path) -> None:
     # Exactly the unfinished cases were called, each once.
     assert len(second_run) == N_CASES - len(done_before)
     assert asked_again == {f"q{i}" for i in range(N_CASES)} - done_before
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     assert results.stats.cached == len(done_before)
     assert results.stats.calls == N_CASES - len(done_before)
     assert len(results.records) == N_CASES and all(r.passed for r in results.records)
@@ -92,5 +91,5 @@ def test_rerun_with_nothing_changed_makes_zero_calls(tmp_path: Path) -> None:
         suite.write_text(suite.read_text().replace("question 3\n", "question three\n"))
         assert main(["run"]) == 0
         assert server.served() == N_CASES + 1
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     assert results.stats.calls == 1 and results.stats.cached == N_CASES - 1

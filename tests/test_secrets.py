@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tunegate import load_results
 from tunegate.testing import FakeOpenAIServer
 
-from .conftest import candidate_project
+from .conftest import candidate_project, latest_results
 
 PLANTED = "sk-tunegate-PLANTED-7f3a9c2e51d84b06"
 
@@ -57,7 +56,7 @@ def test_planted_key_never_leaves_the_process(tmp_path: Path) -> None:
     for path in written:
         assert PLANTED.encode() not in path.read_bytes(), f"key leaked into {path}"
 
-    results = load_results(tmp_path / "reports" / "latest")
+    results = latest_results(tmp_path)
     by_id = {r.case_id: r for r in results.records}
     assert by_id["echoes-auth"].output == "echo: repeat my header (you sent Bearer [REDACTED])"
     assert by_id["rejects-key"].error == (
