@@ -414,3 +414,26 @@ def test_yes_and_no_stay_text_as_in_yaml_1_2(tmp_path: Path) -> None:
     assert suite.cases[0].reference == "no"
     assert suite.cases[0].checks[0].args.text == "yes"  # type: ignore[attr-defined]
     assert suite.cases[0].checks[0].args.ignore_case is True  # type: ignore[attr-defined]
+
+
+def test_alias_bomb_is_refused(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    lines.append("name: bomb\ncases: *a8")
+    path = write(tmp_path / "s.yaml", "\n".join(lines) + "\n")
+    with pytest.raises(SuiteError, match=r"^s.yaml: expands to more than 2,000,000 values"):
+        load_suite(path)
+
+
+def test_absurd_nesting_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "s.yaml", "name: deep\ncases: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(SuiteError, match=r"^s.yaml: nested too deeply to be a suite$"):
+        load_suite(path)
+
+
+def test_folder_without_suites(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SuiteError, match=r"^empty: no suite files"):
+        load_suites([tmp_path / "empty"])

@@ -13,7 +13,7 @@ from . import __version__
 from .config import LoadedConfig, find_config, load_config
 from .errors import SourceLocation, TunegateError
 from .evaluation import EvaluationRequest, ensure_candidate, evaluate
-from .report import error_lines, summarize_suites
+from .report import error_lines, summarize_suites, unreachable_targets
 from .results import Results
 from .suite_format import suite_json_schema
 from .suite_loader import load_suites
@@ -131,6 +131,15 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     stats = results.stats
     print(f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
     print(f"gate {'PASSED' if results.gate_passed else 'FAILED'}; report: {outcome.report_path}")
+    dead = unreachable_targets(results)
+    if dead:
+        # A verdict on a model that produced nothing would be meaningless.
+        print(
+            f"tunegate: error: every generation of {', '.join(dead)} failed (see above); fix the "
+            "target and run again: completed generations are kept in the store",
+            file=sys.stderr,
+        )
+        return EXIT_RUNTIME
     return EXIT_PASSED if results.gate_passed else EXIT_GATE_FAILED
 
 

@@ -31,7 +31,12 @@ def discover_suite_files(paths: Iterable[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in SUITE_SUFFIXES))
+            inside = sorted(p for p in path.rglob("*") if p.suffix in SUITE_SUFFIXES)
+            if not inside:
+                raise SuiteError(
+                    SourceLocation(path), "no suite files (*.yaml, *.yml) in this folder"
+                )
+            found.extend(inside)
         elif path.exists():
             found.append(path)
         else:

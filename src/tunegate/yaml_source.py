@@ -57,6 +57,13 @@ def load_yaml(path: Path) -> YamlDocument:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None:
             doc.data = _convert(node, (), doc)
+    except RecursionError:
+        raise SuiteError(SourceLocation(path), "nested too deeply to be a suite") from None
+    except _TooLarge:
+        raise SuiteError(
+            SourceLocation(path),
+            f"expands to more than {MAX_NODES:,} values (an alias bomb?); split the file",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = (
@@ -72,6 +79,14 @@ def load_yaml(path: Path) -> YamlDocument:
 
 
 _constructor = yaml.SafeLoader("")
+# Aliases can make a small file expand exponentially; no real suite comes near this.
+MAX_NODES = 2_000_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
 _PLAIN_TAGS = {
     f"tag:yaml.org,2002:{name}"
     for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge")
@@ -80,6 +95,8 @@ _PLAIN_TAGS = {
 
 def _convert(node: yaml.Node, here: DataPath, doc: YamlDocument) -> Any:
     doc.value_marks[here] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if len(doc.value_marks) > MAX_NODES:
+        raise _TooLarge
     if node.tag not in _PLAIN_TAGS:
         where = SourceLocation(doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
         raise SuiteError(where, f"unsupported YAML tag '{node.tag}' (suites are plain data)")

@@ -1,6 +1,13 @@
 """Human-facing outputs of a run: a self-contained report.html and a Markdown summary."""
 
-from .compare import CaseComparison, SuiteSummary, compare_cases, error_lines, summarize_suites
+from .compare import (
+    CaseComparison,
+    SuiteSummary,
+    compare_cases,
+    error_lines,
+    summarize_suites,
+    unreachable_targets,
+)
 from .html import render_report, write_report
 from .markdown import render_summary, write_summary
 
@@ -12,6 +19,7 @@ __all__ = [
     "render_report",
     "render_summary",
     "summarize_suites",
+    "unreachable_targets",
     "write_report",
     "write_summary",
 ]

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 
 from ..results import Record, Results
 
-__all__ = ["CaseComparison", "SuiteSummary", "compare_cases", "error_lines", "summarize_suites"]
+__all__ = [
+    "CaseComparison",
+    "SuiteSummary",
+    "compare_cases",
+    "error_lines",
+    "summarize_suites",
+    "unreachable_targets",
+]
 
 _ATTEMPTS = re.compile(r" \(after \d+ attempt\(s\)\)$")
 
@@ -113,3 +120,11 @@ def error_lines(results: Results, limit: int = 5) -> list[str]:
     if len(groups) > limit:
         lines.append(f"… and {len(groups) - limit} other kinds of error (see results.json)")
     return lines
+
+
+def unreachable_targets(results: Results) -> list[str]:
+    """Targets whose every generation failed in this run."""
+    by_target: dict[str, list[bool]] = defaultdict(list)
+    for r in results.records:
+        by_target[r.target].append(r.error is not None)
+    return sorted(t for t, failed in by_target.items() if failed and all(failed))
