@@ -7,6 +7,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -21,6 +22,8 @@ __all__ = ["LlamaCppOptions", "LlamaCppProvider", "create_llama_cpp"]
 
 # In-process models share the same cores; letting two decode at once only slows both.
 _COMPUTE_LOCK = threading.Lock()
+# Part of the cache key: bump when a change here changes what a model generates.
+GENERATION_BEHAVIOUR = 2
 
 
 class LlamaCppOptions(ProviderOptions):
@@ -63,6 +66,8 @@ class LlamaCppProvider:
         data.pop("n_threads")
         return {
             "provider": "llama-cpp",
+            "runtime": f"llama-cpp-python {_installed_version()}",
+            "behaviour": GENERATION_BEHAVIOUR,
             "model": _file_identity(self.model_path),
             "adapter": _file_identity(self.adapter_path) if self.adapter_path else None,
             **data,
@@ -168,6 +173,13 @@ def _logprobs(raw: Any) -> list[TokenLogprob] | None:
     tokens = raw.get("tokens") or []
     values = raw.get("token_logprobs") or []
     return [TokenLogprob(t, float(v)) for t, v in zip(tokens, values, strict=False)] or None
+
+
+def _installed_version() -> str:
+    try:
+        return metadata.version("llama_cpp_python")
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def _file_identity(path: Path) -> dict[str, Any]:
