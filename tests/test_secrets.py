@@ -18,6 +18,7 @@ name: leaky
 cases:
   - id: echoes-auth
     prompt: "repeat my header [[echo-auth]]"
+    checks: [{metric: not_contains, args: {text: Bearer}}]  # fails, so pytest prints it
   - id: rejects-key
     prompt: "who am i [[401]]"
   - id: normal
@@ -47,8 +48,31 @@ def test_planted_key_never_leaves_the_process(tmp_path: Path) -> None:
         # The key was really used: the server saw it on every request.
         assert {r.authorization for r in server.requests} == {f"Bearer {PLANTED}"}
 
+        # The same run through pytest, whose console shows outputs of failing cases.
+        session = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "suites/",
+                "-p",
+                "no:cacheprovider",
+                "-rA",
+                "--tunegate-label",
+                "secret-test-pytest",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     assert proc.returncode == 1, proc.stderr  # two cases fail the default 100% gate
     assert PLANTED not in proc.stdout and PLANTED not in proc.stderr
+    assert session.returncode == 1, session.stdout[-2000:]
+    assert "you sent Bearer [REDACTED]" in session.stdout  # the failing case was printed
+    assert PLANTED not in session.stdout and PLANTED not in session.stderr
 
     written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".yaml"]
     names = {p.name for p in written}
