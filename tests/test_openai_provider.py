@@ -95,7 +95,7 @@ def test_500s_are_retried_until_success(tmp_path: Path, server: FakeOpenAIServer
 
 
 def test_timeouts_are_retried(tmp_path: Path, server: FakeOpenAIServer) -> None:
-    assert run_case(tmp_path, server, "stall [[hang:1]]", extra="timeout: 0.5") == 0
+    assert run_case(tmp_path, server, "stall [[hang:1]]", extra="timeout: 1.0") == 0
     assert faulty_record(tmp_path).output == "echo: stall"
     assert len(server.arrivals("stall")) == 2
 
