@@ -93,3 +93,38 @@ def test_rerun_with_nothing_changed_makes_zero_calls(tmp_path: Path) -> None:
         assert server.served() == N_CASES + 1
     results = latest_results(tmp_path)
     assert results.stats.calls == 1 and results.stats.cached == N_CASES - 1
+
+
+def test_ctrl_c_keeps_completed_work_and_marks_the_run(tmp_path: Path) -> None:
+    with FakeOpenAIServer(latency=0.25) as server:
+        candidate_project(
+            tmp_path,
+            {"resume.yaml": suite_text()},
+            provider="openai",
+            base_url=server.base_url,
+            model="m",
+            concurrency=2,
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tunegate", "run", "--label", "interrupted-one"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while server.served() < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 3
+    assert err.strip().endswith(
+        "tunegate: interrupted; completed generations are kept in the store"
+    )
+    assert "Traceback" not in err
+    store = tmp_path / "reports" / "tunegate.db"
+    assert len(committed_case_ids(store)) >= 4
+    with sqlite3.connect(store) as db:
+        status = db.execute("SELECT label, status FROM runs").fetchall()
+    assert status == [("interrupted-one", "interrupted")]
