@@ -13,6 +13,7 @@ from . import __version__
 from .config import LoadedConfig, find_config, load_config
 from .errors import SourceLocation, TunegateError
 from .evaluation import EvaluationRequest, ensure_candidate, evaluate
+from .paths import display_path
 from .report import error_lines, summarize_suites, unreachable_targets
 from .results import Results
 from .suite_format import suite_json_schema
@@ -130,7 +131,8 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         print(line)
     stats = results.stats
     print(f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
-    print(f"gate {'PASSED' if results.gate_passed else 'FAILED'}; report: {outcome.report_path}")
+    verdict = "PASSED" if results.gate_passed else "FAILED"
+    print(f"gate {verdict}; report: {display_path(outcome.report_path)}")
     dead = unreachable_targets(results)
     if dead:
         # A verdict on a model that produced nothing would be meaningless.

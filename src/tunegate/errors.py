@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .paths import display_path
+
 __all__ = [
     "ConfigError",
     "InputError",
@@ -46,19 +48,12 @@ class SourceLocation:
     column: int | None = None
 
     def __str__(self) -> str:
-        shown = _display_path(self.path)
+        shown = display_path(self.path)
         if self.line is None:
             return shown
         if self.column is None:
             return f"{shown}:{self.line}"
         return f"{shown}:{self.line}:{self.column}"
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 class SuiteError(InputError):

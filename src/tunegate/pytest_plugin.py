@@ -23,6 +23,7 @@ from .cases import Case, Suite
 from .config import LoadedConfig, find_config, load_config
 from .errors import SuiteError, TunegateError
 from .evaluation import EvaluationOutcome, EvaluationRequest, ensure_candidate, evaluate
+from .paths import display_path
 from .report.compare import CaseComparison, compare_cases
 from .results import GateResult, Record
 from .suite_loader import SUITE_SUFFIXES, load_suite
@@ -273,12 +274,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     )
     tr.write_line(
         f"gate {'PASSED' if results.gate_passed else 'FAILED'}; "
-        f"report: {_shown(outcome.report_path)}"
+        f"report: {display_path(outcome.report_path)}"
     )
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

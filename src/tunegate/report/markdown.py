@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..paths import display_path
 from ..results import Results
 from .compare import compare_cases, error_lines, summarize_suites
 
@@ -51,7 +52,7 @@ def render_summary(results: Results, report_path: Path | None = None) -> str:
     if errors:
         lines += ["", "Errors:"] + [f"- {_cell(e)}" for e in errors]
     if report_path is not None:
-        lines += ["", f"Report: `{report_path}`"]
+        lines += ["", f"Report: `{display_path(report_path)}`"]
     return "\n".join(lines) + "\n"
 
 
