@@ -32,7 +32,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tunegate", description=__doc__)
+    parser = _Parser(
+        prog="tunegate",
+        description="Evaluate a fine-tuned model against its base on your suites, and gate it.",
+        epilog="Exit codes: 0 gate passed, 1 gate failed, 2 bad input, 3 the run failed.",
+    )
     parser.add_argument("--version", action="version", version=f"tunegate {__version__}")
     parser.add_argument("--config", type=Path, help="tunegate.yaml or pyproject.toml to use")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
