@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tunegate.redact import Redactor
+from tunegate.retry import RetryPolicy, parse_retry_after
+
+
+@given(st.integers(1, 30), st.integers(0, 2**32))
+def test_backoff_stays_within_the_exponential_envelope(attempt: int, seed: int) -> None:
+    policy = RetryPolicy(base_delay=0.5, max_delay=30)
+    delay = policy.delay(attempt, None, random.Random(seed))
+    assert 0 <= delay <= min(30, 0.5 * 2 ** (attempt - 1))
+
+
+@given(st.floats(0, 1000, allow_nan=False), st.integers(1, 10))
+def test_retry_after_wins_up_to_the_cap(retry_after: float, attempt: int) -> None:
+    policy = RetryPolicy(max_retry_after=120)
+    assert policy.delay(attempt, retry_after, random.Random(0)) == min(retry_after, 120)
+
+
+def test_parse_retry_after_forms() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None, "1500") == 1.5
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+    when = datetime.now(timezone.utc) + timedelta(seconds=30)
+    seconds = parse_retry_after(format_datetime(when, usegmt=True))
+    assert seconds is not None and 25 <= seconds <= 30
+    past = datetime.now(timezone.utc) - timedelta(seconds=30)
+    assert parse_retry_after(format_datetime(past, usegmt=True)) == 0.0
+
+
+def test_redactor() -> None:
+    redact = Redactor(["sk-live-0123456789", "short"])
+    assert redact("key sk-live-0123456789 here") == "key [REDACTED] here"
+    assert redact("a short word stays") == "a short word stays"  # too short to be a key
+    assert redact("https://user:pa55@host/v1") == "https://[REDACTED]@host/v1"
+    redact.add("another-secret-value")
+    assert redact("another-secret-value!") == "[REDACTED]!"
+    assert redact.optional(None) is None
