@@ -134,6 +134,13 @@ def test_k_and_tag_markers_select_cases(pytester: pytest.Pytester) -> None:
     assert outcomes.get("deselected") == 3  # two hours cases and the gate item
 
 
+def test_selecting_only_gate_items_runs_nothing(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    result = pytester.runpytest("suites/", "-k", "gate")
+    result.assert_outcomes(skipped=1, deselected=4)
+    assert not (pytester.path / "reports").exists()
+
+
 def test_second_session_is_served_from_the_store(pytester: pytest.Pytester) -> None:
     project(pytester)
     pytester.runpytest("suites/")

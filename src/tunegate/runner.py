@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .cases import Case
 from .errors import ProviderError, TunegateError
@@ -65,7 +65,6 @@ class RunStats:
     cached: int = 0
     errors: int = 0
     duration_s: float = 0.0
-    per_target_calls: dict[str, int] = field(default_factory=dict)
 
 
 def make_jobs(cases: Sequence[Case], roles: dict[str, RunnerTarget]) -> list[Job]:
@@ -135,9 +134,6 @@ async def run_jobs(
                 done[outcome.job.key] = outcome
                 stats.calls += 1
                 stats.attempts += outcome.attempts
-                stats.per_target_calls[outcome.job.target] = (
-                    stats.per_target_calls.get(outcome.job.target, 0) + 1
-                )
                 progress.advance(outcome.job.target)
         except BaseException:
             for task in tasks:
