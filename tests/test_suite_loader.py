@@ -275,7 +275,7 @@ BAD_SUITES = [
         cases:
           - {id: a, prompt: [unclosed
         """,
-        "s.yaml:4:1: YAML syntax error: expected ',' or ']', but got '<stream end>'",
+        "s.yaml:4:1: YAML syntax error: ",
     ),
     (
         "duplicate YAML key",
@@ -429,7 +429,12 @@ def test_alias_bomb_is_refused(tmp_path: Path) -> None:
 
 def test_absurd_nesting_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path / "s.yaml", "name: deep\ncases: " + "[" * 5000 + "]" * 5000 + "\n")
-    with pytest.raises(SuiteError, match=r"^s.yaml: nested too deeply to be a suite$"):
+    # libyaml stops at its own depth limit; the pure-Python parser hits Python's.
+    deep = (
+        r"^s.yaml(:2:\d+)?: "
+        r"(nested too deeply to be a suite|YAML syntax error: exceeded maximum nesting depth)$"
+    )
+    with pytest.raises(SuiteError, match=deep):
         load_suite(path)
 
 

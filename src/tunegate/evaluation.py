@@ -55,13 +55,18 @@ class EvaluationRequest:
     selected: frozenset[tuple[str, str]] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class EvaluationOutcome:
     results: Results
     out_dir: Path
     results_path: Path
     report_path: Path
     summary_path: Path
+
+    def __repr__(self) -> str:
+        # Short on purpose: Python 3.11's asyncio.run formats the main task's result when it
+        # restores the SIGINT handler, and a full repr of every record takes seconds.
+        return f"EvaluationOutcome(run_id={self.results.run_id!r}, out_dir={self.out_dir!r})"
 
 
 def new_run_id() -> str:

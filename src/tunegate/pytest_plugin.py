@@ -30,6 +30,8 @@ from .suite_loader import SUITE_SUFFIXES, load_suite
 
 _config_key = pytest.StashKey[LoadedConfig]()
 _outcome_key = pytest.StashKey[EvaluationOutcome]()
+_by_case_key = pytest.StashKey[dict[tuple[str, str], CaseComparison]]()
+_markers_key = pytest.StashKey[set[str]]()
 
 _SUITE_SHAPE = re.compile(r"^cases\s*:", re.MULTILINE)
 
@@ -82,10 +84,13 @@ class SuiteFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         self.suite = load_suite(self.path)
+        registered = self.config.stash.setdefault(_markers_key, set())
         for case in self.suite.cases:
             item = CaseItem.from_parent(self, name=case.id, case=case)
             for tag in case.tags:
-                self.config.addinivalue_line("markers", f"{tag}: tunegate tag")
+                if tag not in registered:  # so --strict-markers accepts suite tags
+                    registered.add(tag)
+                    self.config.addinivalue_line("markers", f"{tag}: tunegate tag")
                 item.add_marker(tag)
             yield item
         yield GateItem.from_parent(self, name="gate", suite=self.suite)
@@ -123,11 +128,8 @@ class CaseItem(_TunegateItem):
 
     def runtest(self) -> None:
         outcome = self._outcome()
-        comp = CaseComparison(self.case.suite, self.case.id)
-        for r in outcome.results.records:
-            if r.suite == self.case.suite and r.case_id == self.case.id:
-                (comp.candidate if r.role == "candidate" else comp.base).append(r)
-        if not comp.candidate:
+        comp = self.config.stash[_by_case_key].get((self.case.suite, self.case.id))
+        if comp is None or not comp.candidate:
             pytest.skip("not run")
         if all(r.passed for r in comp.candidate):
             return
@@ -239,11 +241,13 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
         # Generation happens before any item runs; let its progress bar reach the terminal.
         if capture is not None:
             with capture.global_and_fixture_disabled():
-                config.stash[_outcome_key] = evaluate(request)
+                outcome = evaluate(request)
         else:
-            config.stash[_outcome_key] = evaluate(request)
+            outcome = evaluate(request)
     except TunegateError as exc:
         pytest.exit(f"tunegate: {exc}", returncode=exc.exit_code)
+    config.stash[_outcome_key] = outcome
+    config.stash[_by_case_key] = {(c.suite, c.case_id): c for c in compare_cases(outcome.results)}
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

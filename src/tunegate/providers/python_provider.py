@@ -34,9 +34,8 @@ class PythonProvider:
         self.spec = spec
         self._func = func
         self._wants_params = "params" in inspect.signature(func).parameters
-        source = inspect.getsourcefile(func)
         # The source file's hash keys the cache, so editing the function invalidates it.
-        self._digest = hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else None
+        self._digest = _source_digest(func)
 
     def fingerprint(self) -> Mapping[str, Any]:
         return {"provider": "python", "function": self.spec, "source_sha256": self._digest}
@@ -55,6 +54,14 @@ class PythonProvider:
         return Generation(text=result)
 
     async def aclose(self) -> None:
+        return None
+
+
+def _source_digest(func: Callable[..., Any]) -> str | None:
+    try:
+        source = inspect.getsourcefile(func)
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else None
+    except (OSError, TypeError):  # built-ins, or a module whose file is gone
         return None
 
 
