@@ -44,3 +44,9 @@ def test_redactor() -> None:
     redact.add("another-secret-value")
     assert redact("another-secret-value!") == "[REDACTED]!"
     assert redact.optional(None) is None
+
+
+def test_redactor_deep() -> None:
+    redact = Redactor(["sk-live-0123456789"])
+    nested = {"a": ["x sk-live-0123456789", 3], "b": {"c": "sk-live-0123456789"}, "d": None}
+    assert redact.deep(nested) == {"a": ["x [REDACTED]", 3], "b": {"c": "[REDACTED]"}, "d": None}

@@ -125,7 +125,7 @@ async def _execute(
             name=t.name,
             role=role,
             provider=str(t.provider.fingerprint().get("provider", "?")),
-            config=_redacted_config(dict(t.provider.fingerprint()), redactor),
+            config=redactor.deep(dict(t.provider.fingerprint())),
         )
         for role, t in roles.items()
     ]
@@ -207,11 +207,11 @@ async def _record(outcome: JobOutcome, redact: Redactor) -> Record:
         sample=job.sample,
         prompt=[Message(role=r, content=redact(c)) for r, c in case.messages],
         rendered_prompt=gen.rendered_prompt if gen else None,
-        reference=case.reference,
-        context=case.context,
+        reference=redact.optional(case.reference),
+        context=redact.optional(case.context),
         output=gen.text if gen else None,
         error=outcome.error,
-        scores={k: v for k, v in scores.items()},
+        scores=scores,
         score=weighted_score(list(scores.values())),
         passed=passed,
         cached=outcome.cached,
@@ -250,19 +250,6 @@ def _suite_info(suite: Suite, loaded: LoadedConfig) -> SuiteInfo:
         cases=len(suite.cases),
         gate=suite.gate.model_dump(exclude_none=True),
     )
-
-
-def _redacted_config(config: dict[str, object], redact: Redactor) -> dict[str, object]:
-    def walk(value: object) -> object:
-        if isinstance(value, str):
-            return redact(value)
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        return value
-
-    return {k: walk(v) for k, v in config.items()}
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = ["REDACTED", "RedactingFilter", "Redactor"]
 
@@ -31,6 +32,16 @@ class Redactor:
 
     def optional(self, text: str | None) -> str | None:
         return None if text is None else self(text)
+
+    def deep(self, value: Any) -> Any:
+        """Redact every string inside nested dicts and lists."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: self.deep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.deep(v) for v in value]
+        return value
 
 
 class RedactingFilter(logging.Filter):
