@@ -64,12 +64,15 @@ class LoadedConfig:
 
 
 def find_config(start: Path) -> Path | None:
+    """The nearest tunegate.yaml or [tool.tunegate], not looking above a repository's root."""
     for folder in [start.resolve(), *start.resolve().parents]:
         if (folder / CONFIG_FILE).is_file():
             return folder / CONFIG_FILE
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and "tunegate" in _read_pyproject(pyproject).get("tool", {}):
             return pyproject
+        if (folder / ".git").exists():
+            return None
     return None
 
 

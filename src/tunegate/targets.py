@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .config import LoadedConfig
 from .errors import ConfigError
+from .paths import display_path
 from .providers import ProviderContext, get_provider_factory
 from .redact import Redactor
 from .retry import RetryPolicy
@@ -16,7 +17,7 @@ __all__ = ["build_target"]
 def build_target(name: str, loaded: LoadedConfig, redactor: Redactor) -> RunnerTarget:
     targets = loaded.config.targets
     if name not in targets:
-        where = loaded.path or "tunegate.yaml"
+        where = display_path(loaded.path) if loaded.path else "tunegate.yaml"
         known = ", ".join(sorted(targets)) or "none"
         raise ConfigError(
             f"no target named '{name}'{did_you_mean(name, list(targets))}; "
