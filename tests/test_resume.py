@@ -31,25 +31,34 @@ def committed_case_ids(store: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT case_id FROM generations")}
 
 
+def start_run_midway(
+    tmp_path: Path, server: FakeOpenAIServer, *args: str, after_calls: int
+) -> subprocess.Popen[str]:
+    """A real `tunegate run` process, returned once the server has answered `after_calls`."""
+    candidate_project(
+        tmp_path,
+        {"resume.yaml": suite_text()},
+        provider="openai",
+        base_url=server.base_url,
+        model="m",
+        concurrency=2,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tunegate", "run", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while server.served() < after_calls and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return proc
+
+
 def test_sigkill_then_rerun_makes_only_unfinished_calls(tmp_path: Path) -> None:
     with FakeOpenAIServer(latency=0.25) as server:
-        candidate_project(
-            tmp_path,
-            {"resume.yaml": suite_text()},
-            provider="openai",
-            base_url=server.base_url,
-            model="m",
-            concurrency=2,
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tunegate", "run"],
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while server.served() < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        proc = start_run_midway(tmp_path, server, after_calls=5)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
@@ -97,24 +106,7 @@ def test_rerun_with_nothing_changed_makes_zero_calls(tmp_path: Path) -> None:
 
 def test_ctrl_c_keeps_completed_work_and_marks_the_run(tmp_path: Path) -> None:
     with FakeOpenAIServer(latency=0.25) as server:
-        candidate_project(
-            tmp_path,
-            {"resume.yaml": suite_text()},
-            provider="openai",
-            base_url=server.base_url,
-            model="m",
-            concurrency=2,
-        )
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tunegate", "run", "--label", "interrupted-one"],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while server.served() < 4 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        proc = start_run_midway(tmp_path, server, "--label", "interrupted-one", after_calls=4)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
 
