@@ -130,5 +130,11 @@ def _target_options(name: str, spec: TargetSpec, doc: YamlDocument) -> ProviderO
     try:
         return factory.options_model.model_validate(spec.options)
     except ValidationError as exc:
-        err = suite_error_from(exc, doc, factory.options_model, prefix=("targets", name))
+        err = suite_error_from(
+            exc,
+            doc,
+            factory.options_model,
+            prefix=("targets", name),
+            also_allowed=list(TargetSpec.model_fields),
+        )
         raise ConfigError(str(err)) from None

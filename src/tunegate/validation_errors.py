@@ -88,15 +88,23 @@ def first_error(exc: ValidationError) -> dict[str, Any]:
 
 
 def suite_error_from(
-    exc: ValidationError, doc: YamlDocument, root: type[BaseModel], prefix: DataPath = ()
+    exc: ValidationError,
+    doc: YamlDocument,
+    root: type[BaseModel],
+    prefix: DataPath = (),
+    also_allowed: Sequence[str] = (),
 ) -> SuiteError:
+    """`also_allowed`: keys valid at the top of `root` that another model validates."""
     err = first_error(exc)
     loc = (*prefix, *_clean_loc(err["loc"]))
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        model = _model_at(root, _clean_loc(err["loc"])[:-1])
+        inner = _clean_loc(err["loc"])[:-1]
+        model = _model_at(root, inner)
         allowed = sorted(model.model_fields) if model else []
+        if not inner:
+            allowed = sorted({*allowed, *also_allowed})
         hint = did_you_mean(key, allowed)
         allowed_text = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
         return SuiteError(doc.locate(loc, key=True), f"unknown key '{key}'{hint}{allowed_text}")
