@@ -137,3 +137,22 @@ def test_load_results_errors(tmp_path: Path) -> None:
     write(tmp_path / "results.json", json.dumps({"schema_version": "9.0"}))
     with pytest.raises(InputError, match=r"results schema 9.0 is not supported"):
         load_results(tmp_path)
+
+
+def test_report_groups_errors_and_shows_completion_prompts(tmp_path: Path) -> None:
+    write(tmp_path / "c.jsonl", '{"case_id": "a", "output": "fine"}\n')
+    make_project(
+        tmp_path,
+        targets="cand: {provider: replay, path: c.jsonl}",
+        suites={"s.yaml": "name: s\ncases:\n  - {id: a, prompt: p}\n  - {id: b, prompt: q}\n"},
+        base=None,
+    )
+    assert main(["run"]) == 1
+    html = (tmp_path / "reports" / "latest" / "report.html").read_text()
+    assert '<section id="errors">' in html
+    assert (
+        "cand: 1 of 2 generations failed: c.jsonl has no recorded output for case "
+        "&#39;b&#39; sample 0"
+    ) in html
+    summary = (tmp_path / "reports" / "latest" / "summary.md").read_text()
+    assert "Errors:\n- cand: 1 of 2 generations failed" in summary

@@ -7,7 +7,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..results import Results
-from .compare import compare_cases, summarize_suites
+from .compare import compare_cases, error_lines, summarize_suites
 
 __all__ = ["render_report", "write_report"]
 
@@ -35,6 +35,7 @@ def render_report(results: Results) -> str:
             suites=summarize_suites(results),
             cases=cases,
             targets={t.role: t for t in results.targets},
+            errors=error_lines(results),
         )
     )
 
