@@ -160,10 +160,10 @@ def test_internal_error_is_exit_3_with_one_line(
 ) -> None:
     replay_project(tmp_path, "ok")
 
-    def broken(request: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("tunegate.cli.evaluate", broken)
+    monkeypatch.setattr("tunegate.cli.run", broken)
     monkeypatch.delenv("TUNEGATE_DEBUG", raising=False)
     assert main(["run"]) == 3
     err = capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .api import run
 from .cases import Case, Suite
 from .errors import (
     ConfigError,
@@ -33,4 +34,5 @@ __all__ = [
     "load_results",
     "load_suite",
     "load_suites",
+    "run",
 ]

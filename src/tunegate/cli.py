@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .config import LoadedConfig, find_config, load_config
+from .api import load_project_config, run
+from .config import LoadedConfig
 from .errors import SourceLocation, TunegateError
-from .evaluation import EvaluationRequest, ensure_candidate, evaluate
 from .paths import display_path
 from .report import error_lines, summarize_suites, unreachable_targets
 from .results import Results
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             schema = Results.model_json_schema() if args.results else suite_json_schema()
             print(json.dumps(schema, indent=2))
             return EXIT_PASSED
-        loaded = _config(args.config)
+        loaded = load_project_config(args.config)
         if args.command == "validate":
             return _validate(loaded, args.suites)
         return _run(loaded, args)
@@ -90,16 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_RUNTIME
 
 
-def _config(path: Path | None) -> LoadedConfig:
-    return load_config(path if path is not None else find_config(Path.cwd()))
-
-
-def _suite_paths(loaded: LoadedConfig, given: list[Path]) -> list[Path]:
-    return given or [loaded.resolve(p) for p in loaded.config.suites]
-
-
 def _validate(loaded: LoadedConfig, given: list[Path]) -> int:
-    suites = load_suites(_suite_paths(loaded, given))
+    suites = load_suites(given or [loaded.resolve(p) for p in loaded.config.suites])
     for suite in suites:
         templates = len({c.template_id for c in suite.cases})
         print(
@@ -110,17 +102,14 @@ def _validate(loaded: LoadedConfig, given: list[Path]) -> int:
 
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
-    suites = load_suites(_suite_paths(loaded, args.suites))
-    outcome = evaluate(
-        EvaluationRequest(
-            suites=suites,
-            config=loaded,
-            base=args.base or loaded.config.base,
-            candidate=ensure_candidate(args.candidate or loaded.config.candidate),
-            out_root=args.out,
-            label=args.label,
-            progress=args.progress,
-        )
+    outcome = run(
+        args.suites,
+        candidate=args.candidate,
+        base=args.base,
+        label=args.label,
+        config=loaded,
+        out=args.out,
+        progress=args.progress,
     )
     results = outcome.results
     for s in summarize_suites(results):

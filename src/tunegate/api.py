@@ -1,0 +1,49 @@
+"""The Python entry point: what the CLI does, callable from a notebook or a training loop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import LoadedConfig, find_config, load_config
+from .evaluation import EvaluationOutcome, EvaluationRequest, ensure_candidate, evaluate
+from .suite_loader import load_suites
+
+__all__ = ["load_project_config", "run"]
+
+
+def load_project_config(config: str | Path | None = None) -> LoadedConfig:
+    """The given config file, or the nearest tunegate.yaml / [tool.tunegate] from here."""
+    return load_config(Path(config) if config is not None else find_config(Path.cwd()))
+
+
+def run(
+    suites: Sequence[str | Path] | None = None,
+    *,
+    candidate: str | None = None,
+    base: str | None = None,
+    label: str | None = None,
+    config: str | Path | LoadedConfig | None = None,
+    out: str | Path | None = None,
+    progress: bool | None = False,
+) -> EvaluationOutcome:
+    """Run suites against the candidate (and base) targets; raises TunegateError on bad input.
+
+    Defaults come from the project config: its suites, base and candidate. The outcome holds
+    the results (`outcome.results.gate_passed`) and the paths of everything written.
+    """
+    loaded = config if isinstance(config, LoadedConfig) else load_project_config(config)
+    paths = (
+        [Path(p) for p in suites] if suites else [loaded.resolve(p) for p in loaded.config.suites]
+    )
+    return evaluate(
+        EvaluationRequest(
+            suites=load_suites(paths),
+            config=loaded,
+            base=base or loaded.config.base,
+            candidate=ensure_candidate(candidate or loaded.config.candidate),
+            out_root=Path(out) if out is not None else None,
+            label=label,
+            progress=progress,
+        )
+    )
