@@ -191,3 +191,11 @@ def test_full_run_on_both_embedded_models(tmp_path: Path, gemma_path: Path) -> N
     assert {r.role: r.passed for r in results.records} == {"base": True, "candidate": True}
     assert main(["run"]) == 0
     assert latest_results(tmp_path).stats.calls == 0
+
+
+def test_packaged_model_is_verified_once(gemma_path: Path) -> None:
+    stamp = gemma_path.with_name(gemma_path.name + ".verified")
+    assert stamp.is_file()
+    version = metadata.version(GEMMA)
+    assert stamp.read_text().startswith(f"{version}:{gemma_path.stat().st_size}:")
+    assert resolve_packaged_model(GEMMA) == gemma_path
