@@ -13,8 +13,6 @@ import yaml
 from tunegate import Results, load_results
 from tunegate.testing import FakeOpenAIServer
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
