@@ -95,15 +95,18 @@ def test_entry_point_provider_and_metric(tmp_path: Path) -> None:
         },
         base=None,
     )
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "tunegate", "run"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def tunegate(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tunegate", command],
+            cwd=project,
+            env={**os.environ, "PYTHONPATH": str(site)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    proc = tunegate("run")
     assert proc.returncode == 0, proc.stderr
     record = latest_results(project).records[0]
     assert record.output == "HELLO!!"
@@ -113,14 +116,7 @@ def test_entry_point_provider_and_metric(tmp_path: Path) -> None:
     (project / "tunegate.yaml").write_text(
         (project / "tunegate.yaml").read_text().replace("suffix:", "sufix:")
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "tunegate", "validate"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = tunegate("validate")
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "tunegate: error: tunegate.yaml:5:27: unknown key 'sufix' (did you mean 'suffix'?); "
