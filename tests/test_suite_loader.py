@@ -298,6 +298,15 @@ BAD_SUITES = [
         "(suites are plain data)",
     ),
     (
+        "explicit tag on a value that does not fit it",
+        """
+        name: demo
+        cases:
+          - {id: a, prompt: p, repeats: !!int three}
+        """,
+        "s.yaml:3:33: 'three' is not a valid !!int; remove the tag or fix the value",
+    ),
+    (
         "top level is a list",
         """
         - id: a

@@ -95,27 +95,29 @@ _PLAIN_TAGS = {
 }
 
 
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
 def _convert(node: yaml.Node, here: DataPath, doc: YamlDocument) -> Any:
-    doc.value_marks[here] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    doc.value_marks[here] = _mark(node)
     if len(doc.value_marks) > MAX_NODES:
         raise _TooLarge
+    where = SourceLocation(doc.path, *_mark(node))
     if node.tag not in _PLAIN_TAGS:
-        where = SourceLocation(doc.path, node.start_mark.line + 1, node.start_mark.column + 1)
         raise SuiteError(where, f"unsupported YAML tag '{node.tag}' (suites are plain data)")
     if isinstance(node, yaml.MappingNode):
         _constructor.flatten_mapping(node)
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = _constructor.construct_object(key_node, deep=True)
-            where = SourceLocation(
-                doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            )
+            key = _scalar(key_node, doc)
+            key_at = SourceLocation(doc.path, *_mark(key_node))
             if not isinstance(key, str):
-                raise SuiteError(where, f"keys must be text, got {key!r}")
+                raise SuiteError(key_at, f"keys must be text, got {key!r}")
             if key in result:
-                raise SuiteError(where, f"duplicate key '{key}' (each key may appear once)")
+                raise SuiteError(key_at, f"duplicate key '{key}' (each key may appear once)")
             child = (*here, key)
-            doc.key_marks[child] = (where.line or 1, where.column or 1)
+            doc.key_marks[child] = _mark(key_node)
             result[key] = _convert(value_node, child, doc)
         return result
     if isinstance(node, yaml.SequenceNode):
@@ -123,4 +125,17 @@ def _convert(node: yaml.Node, here: DataPath, doc: YamlDocument) -> Any:
     if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
         # YAML 1.2 semantics: yes/no/on/off stay text (`answer: no` means the word "no").
         return node.value
-    return _constructor.construct_object(node, deep=True)
+    return _scalar(node, doc)
+
+
+def _scalar(node: yaml.Node, doc: YamlDocument) -> Any:
+    # An explicit tag on a value that does not fit it (`!!int abc`) fails inside PyYAML
+    # with a plain Python error; it is bad input like any other.
+    try:
+        return _constructor.construct_object(node, deep=True)
+    except (ValueError, TypeError, AttributeError):
+        tag = node.tag.rsplit(":", 1)[-1]
+        raise SuiteError(
+            SourceLocation(doc.path, *_mark(node)),
+            f"{node.value!r} is not a valid !!{tag}; remove the tag or fix the value",
+        ) from None
