@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from importlib import metadata
 from pathlib import Path
 
@@ -196,6 +197,7 @@ def test_full_run_on_both_embedded_models(tmp_path: Path, gemma_path: Path) -> N
 def test_packaged_model_is_verified_once(gemma_path: Path) -> None:
     stamp = gemma_path.with_name(gemma_path.name + ".verified")
     assert stamp.is_file()
-    version = metadata.version(GEMMA)
-    assert stamp.read_text().startswith(f"{version}:{gemma_path.stat().st_size}:")
+    recorded = json.loads(stamp.read_text())
+    assert recorded["version"] == metadata.version(GEMMA)
+    assert recorded["size"] == gemma_path.stat().st_size
     assert resolve_packaged_model(GEMMA) == gemma_path

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from ..errors import ConfigError, MissingExtraError, ProviderError
 from .base import Generation, GenerationRequest, ProviderContext, ProviderOptions, TokenLogprob
 from .completion import DEFAULT_COMPLETION_STOP, DEFAULT_COMPLETION_TEMPLATE, to_text
-from .packaged_models import resolve_packaged_model
+from .packaged_models import file_identity, resolve_packaged_model
 
 __all__ = ["LlamaCppOptions", "LlamaCppProvider", "create_llama_cpp"]
 
@@ -68,8 +68,8 @@ class LlamaCppProvider:
             "provider": "llama-cpp",
             "runtime": f"llama-cpp-python {_installed_version()}",
             "behaviour": GENERATION_BEHAVIOUR,
-            "model": _file_identity(self.model_path),
-            "adapter": _file_identity(self.adapter_path) if self.adapter_path else None,
+            "model": file_identity(self.model_path),
+            "adapter": file_identity(self.adapter_path) if self.adapter_path else None,
             **data,
         }
 
@@ -180,12 +180,6 @@ def _installed_version() -> str:
         return metadata.version("llama_cpp_python")
     except metadata.PackageNotFoundError:
         return "not installed"
-
-
-def _file_identity(path: Path) -> dict[str, Any]:
-    # Size and mtime identify a file cheaply; hashing a model on every run costs seconds.
-    stat = path.stat()
-    return {"name": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
 def _existing(path_text: str, context: ProviderContext, what: str) -> Path:

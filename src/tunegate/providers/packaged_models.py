@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import json
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["model_cache_dir", "resolve_packaged_model"]
+__all__ = ["file_identity", "model_cache_dir", "resolve_packaged_model"]
 
 
 def model_cache_dir() -> Path:
@@ -36,11 +38,10 @@ def resolve_packaged_model(package: str) -> Path:
         # assemble() re-hashes the whole file (0.75 s for Gemma 270M) even when it exists;
         # a stamp of the verified file's size and mtime, per package version, skips that.
         stamp = target.with_name(target.name + ".verified")
-        expected = f"{dist.version}:{_identity(target)}"
-        if target.is_file() and stamp.is_file() and stamp.read_text() == expected:
+        if target.is_file() and stamp.is_file() and stamp.read_text() == _stamp(dist, target):
             return target
         path = Path(assemble(output_path=target))
-        stamp.write_text(f"{dist.version}:{_identity(path)}")
+        stamp.write_text(_stamp(dist, path))
         return path
     ggufs = [f for f in dist.files or [] if str(f).endswith(".gguf")]
     if not ggufs:
@@ -48,8 +49,11 @@ def resolve_packaged_model(package: str) -> Path:
     return Path(str(dist.locate_file(ggufs[0])))
 
 
-def _identity(path: Path) -> str:
-    if not path.is_file():
-        return "missing"
+def file_identity(path: Path) -> dict[str, Any]:
+    """A file's cheap identity: hashing a model on every run would cost seconds."""
     stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+    return {"name": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _stamp(dist: metadata.Distribution, path: Path) -> str:
+    return json.dumps({"version": dist.version, **file_identity(path)}, sort_keys=True)
