@@ -5,16 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import LoadedConfig, find_config, load_config
-from .evaluation import EvaluationOutcome, EvaluationRequest, ensure_candidate, evaluate
+from .config import LoadedConfig, load_project_config
+from .evaluation import EvaluationOutcome, EvaluationRequest, evaluate
 from .suite_loader import load_suites
 
-__all__ = ["load_project_config", "run"]
-
-
-def load_project_config(config: str | Path | None = None) -> LoadedConfig:
-    """The given config file, or the nearest tunegate.yaml / [tool.tunegate] from here."""
-    return load_config(Path(config) if config is not None else find_config(Path.cwd()))
+__all__ = ["run"]
 
 
 def run(
@@ -33,6 +28,7 @@ def run(
     the results (`outcome.results.gate_passed`) and the paths of everything written.
     """
     loaded = config if isinstance(config, LoadedConfig) else load_project_config(config)
+    base, candidate = loaded.roles(base, candidate)
     paths = (
         [Path(p) for p in suites] if suites else [loaded.resolve(p) for p in loaded.config.suites]
     )
@@ -40,8 +36,8 @@ def run(
         EvaluationRequest(
             suites=load_suites(paths),
             config=loaded,
-            base=base or loaded.config.base,
-            candidate=ensure_candidate(candidate or loaded.config.candidate),
+            base=base,
+            candidate=candidate,
             out_root=Path(out) if out is not None else None,
             label=label,
             progress=progress,

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .api import load_project_config, run
-from .config import LoadedConfig
+from .api import run
+from .config import LoadedConfig, load_project_config
 from .errors import SourceLocation, TunegateError
 from .paths import display_path
 from .report import error_lines, summarize_suites, unreachable_targets

@@ -15,7 +15,7 @@ from .providers.base import ProviderOptions
 from .validation_errors import did_you_mean, suite_error_from
 from .yaml_source import YamlDocument, load_yaml
 
-__all__ = ["ProjectConfig", "TargetSpec", "find_config", "load_config"]
+__all__ = ["ProjectConfig", "TargetSpec", "find_config", "load_config", "load_project_config"]
 
 CONFIG_FILE = "tunegate.yaml"
 
@@ -57,6 +57,15 @@ class LoadedConfig:
         path = Path(relative).expanduser()
         return path if path.is_absolute() else self.root / path
 
+    def roles(self, base: str | None, candidate: str | None) -> tuple[str | None, str]:
+        """The targets named on the command line, else the config's; a candidate is required."""
+        chosen = candidate or self.config.candidate
+        if not chosen:
+            raise ConfigError(
+                "no candidate target: pass --candidate NAME or set `candidate:` in tunegate.yaml"
+            )
+        return base or self.config.base, chosen
+
     @property
     def store_path(self) -> Path:
         store = self.config.store
@@ -85,6 +94,17 @@ def _read_pyproject(path: Path) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+
+
+def load_project_config(
+    config: str | Path | None = None, *, start: Path | None = None
+) -> LoadedConfig:
+    """The given config file, or the nearest tunegate.yaml / [tool.tunegate] above `start`
+    (default: the working directory), which is also the root when there is none."""
+    if config is not None:
+        return load_config(Path(config))
+    here = start or Path.cwd()
+    return load_config(find_config(here), root=here)
 
 
 def load_config(path: Path | None, *, root: Path | None = None) -> LoadedConfig:

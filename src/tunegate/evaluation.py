@@ -19,7 +19,7 @@ from pathlib import Path
 from . import __version__
 from .cases import Case, Suite
 from .config import LoadedConfig
-from .errors import ConfigError, StoreError
+from .errors import StoreError
 from .gate import evaluate_gate
 from .progress import make_progress
 from .redact import RedactingFilter, Redactor
@@ -37,7 +37,7 @@ from .scoring import score_output, weighted_score
 from .store import Store
 from .targets import build_target
 
-__all__ = ["EvaluationOutcome", "EvaluationRequest", "ensure_candidate", "evaluate", "new_run_id"]
+__all__ = ["EvaluationOutcome", "EvaluationRequest", "evaluate", "new_run_id"]
 
 log = logging.getLogger("tunegate")
 
@@ -278,11 +278,3 @@ def _point_latest(out_dir: Path) -> None:
         os.symlink(out_dir.name, latest)
     except OSError:
         pass  # a convenience only (e.g. no symlinks on this filesystem)
-
-
-def ensure_candidate(candidate: str | None) -> str:
-    if not candidate:
-        raise ConfigError(
-            "no candidate target: pass --candidate NAME or set `candidate:` in tunegate.yaml"
-        )
-    return candidate

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .cases import Case, Suite
-from .config import LoadedConfig, find_config, load_config
+from .config import LoadedConfig, load_project_config
 from .errors import SuiteError, TunegateError
-from .evaluation import EvaluationOutcome, EvaluationRequest, ensure_candidate, evaluate
+from .evaluation import EvaluationOutcome, EvaluationRequest, evaluate
 from .paths import display_path
 from .report.compare import CaseComparison, compare_cases
 from .results import GateResult, Record
@@ -47,10 +48,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _loaded(config: pytest.Config) -> LoadedConfig:
     if _config_key not in config.stash:
-        explicit = config.getoption("tunegate_config")
-        path = Path(explicit) if explicit else find_config(config.rootpath)
         try:
-            config.stash[_config_key] = load_config(path, root=config.rootpath)
+            config.stash[_config_key] = load_project_config(
+                config.getoption("tunegate_config"), start=config.rootpath
+            )
         except TunegateError as exc:
             raise pytest.UsageError(f"tunegate: {exc}") from None
     return config.stash[_config_key]
@@ -217,12 +218,11 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
     if not selected:
         return
     out = config.getoption("tunegate_out")
-    base = config.getoption("tunegate_base") or loaded.config.base
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     try:
-        candidate = ensure_candidate(
-            config.getoption("tunegate_candidate") or loaded.config.candidate
+        base, candidate = loaded.roles(
+            config.getoption("tunegate_base"), config.getoption("tunegate_candidate")
         )
         if reporter is not None:
             reporter.write_line(
@@ -239,10 +239,8 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
             selected=frozenset(selected),
         )
         # Generation happens before any item runs; let its progress bar reach the terminal.
-        if capture is not None:
-            with capture.global_and_fixture_disabled():
-                outcome = evaluate(request)
-        else:
+        uncaptured = capture.global_and_fixture_disabled() if capture else nullcontext()
+        with uncaptured:
             outcome = evaluate(request)
     except TunegateError as exc:
         pytest.exit(f"tunegate: {exc}", returncode=exc.exit_code)
