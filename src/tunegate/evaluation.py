@@ -108,7 +108,7 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
         with _run_log(out_dir / "run.log", redactor), Store(loaded.store_path) as store:
             return await _execute(request, roles, store, run_id, out_dir, redactor)
     finally:
-        for target in {t.name: t for t in roles.values()}.values():
+        for target in _distinct(roles).values():
             await target.provider.aclose()
 
 
@@ -120,15 +120,17 @@ async def _execute(
     out_dir: Path,
     redactor: Redactor,
 ) -> EvaluationOutcome:
-    target_infos = [
-        TargetInfo(
-            name=t.name,
-            role=role,
-            provider=str(t.provider.fingerprint().get("provider", "?")),
-            config=redactor.deep(dict(t.provider.fingerprint())),
+    target_infos = []
+    for role, t in roles.items():
+        identity = dict(t.provider.fingerprint())
+        target_infos.append(
+            TargetInfo(
+                name=t.name,
+                role=role,
+                provider=str(identity.get("provider", "?")),
+                config=redactor.deep(identity),
+            )
         )
-        for role, t in roles.items()
-    ]
     store.start_run(
         run_id,
         label=request.label,
@@ -143,7 +145,7 @@ async def _execute(
         jobs = make_jobs(_cases(request), roles)
         outcomes, stats = await run_jobs(
             jobs,
-            {t.name: t for t in roles.values()},
+            _distinct(roles),
             store,
             redact=redactor,
             progress=make_progress(request.progress),
@@ -190,6 +192,11 @@ async def _execute(
         "passed" if results.gate_passed else "failed",
     )
     return EvaluationOutcome(results, out_dir, results_path, report_path, summary_path)
+
+
+def _distinct(roles: dict[str, RunnerTarget]) -> dict[str, RunnerTarget]:
+    """Targets by name: base and candidate may be the same target."""
+    return {t.name: t for t in roles.values()}
 
 
 async def _record(outcome: JobOutcome, redact: Redactor) -> Record:

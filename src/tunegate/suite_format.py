@@ -128,13 +128,11 @@ class CaseSpec(_Strict):
     def _vars_shape(cls, value: Any) -> Any:
         # Numbers and booleans are fine as values; they are substituted as text.
         def text(v: Any) -> Any:
-            return (
-                str(v).lower()
-                if isinstance(v, bool)
-                else str(v)
-                if isinstance(v, (int, float))
-                else v
-            )
+            if isinstance(v, bool):
+                return str(v).lower()
+            if isinstance(v, (int, float)):
+                return str(v)
+            return v
 
         if value is None:
             return None
