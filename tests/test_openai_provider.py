@@ -35,6 +35,15 @@ def suite_with(case_id: str, prompt: str) -> str:
     return SUITE.replace("{id}", case_id).replace("{prompt}", prompt)
 
 
+def two_case_project(tmp_path: Path, server: FakeOpenAIServer, *, base: str | None) -> None:
+    make_project(
+        tmp_path,
+        targets=openai_targets(server.base_url),
+        suites={"s.yaml": suite_with("two", "second")},
+        base=base,
+    )
+
+
 def run_case(tmp_path: Path, server: FakeOpenAIServer, prompt: str, extra: str = "") -> int:
     suite = suite_with("faulty", prompt)
     make_project(
@@ -54,11 +63,7 @@ def faulty_record(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_chat_and_completion_modes_reach_the_server(
     tmp_path: Path, server: FakeOpenAIServer
 ) -> None:
-    make_project(
-        tmp_path,
-        targets=openai_targets(server.base_url),
-        suites={"s.yaml": suite_with("two", "second")},
-    )
+    two_case_project(tmp_path, server, base="base")
     assert main(["run"]) == 0
     results = latest_results(tmp_path)
     by_role = {(r.role, r.case_id): r for r in results.records}
@@ -150,12 +155,7 @@ def test_unreachable_server_is_an_error_per_case(tmp_path: Path) -> None:
 def test_same_target_as_base_and_candidate_calls_once(
     tmp_path: Path, server: FakeOpenAIServer
 ) -> None:
-    make_project(
-        tmp_path,
-        targets=openai_targets(server.base_url),
-        suites={"s.yaml": suite_with("two", "second")},
-        base="cand",
-    )
+    two_case_project(tmp_path, server, base="cand")
     assert main(["run"]) == 0
     assert server.served() == 2
     results = latest_results(tmp_path)
@@ -188,12 +188,7 @@ def test_a_wrong_model_id_is_one_line_not_one_per_case(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with FakeOpenAIServer(models={"base-model"}) as server:
-        make_project(
-            tmp_path,
-            targets=openai_targets(server.base_url),
-            suites={"s.yaml": suite_with("two", "second")},
-            base=None,
-        )
+        two_case_project(tmp_path, server, base=None)
         assert main(["run"]) == 3
         assert server.served(status=404) == 2  # a 404 is not retried
     captured = capsys.readouterr()

@@ -31,18 +31,23 @@ def committed_case_ids(store: Path) -> set[str]:
         return {row[0] for row in db.execute("SELECT case_id FROM generations")}
 
 
-def start_run_midway(
-    tmp_path: Path, server: FakeOpenAIServer, *args: str, after_calls: int
-) -> subprocess.Popen[str]:
-    """A real `tunegate run` process, returned once the server has answered `after_calls`."""
+def resume_project(tmp_path: Path, server: FakeOpenAIServer, **options: object) -> None:
+    """The N_CASES suite against `server`, as the only (candidate) target."""
     candidate_project(
         tmp_path,
         {"resume.yaml": suite_text()},
         provider="openai",
         base_url=server.base_url,
         model="m",
-        concurrency=2,
+        **options,
     )
+
+
+def start_run_midway(
+    tmp_path: Path, server: FakeOpenAIServer, *args: str, after_calls: int
+) -> subprocess.Popen[str]:
+    """A real `tunegate run` process, returned once the server has answered `after_calls`."""
+    resume_project(tmp_path, server, concurrency=2)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tunegate", "run", *args],
         cwd=tmp_path,
@@ -84,13 +89,7 @@ def test_sigkill_then_rerun_makes_only_unfinished_calls(tmp_path: Path) -> None:
 
 def test_rerun_with_nothing_changed_makes_zero_calls(tmp_path: Path) -> None:
     with FakeOpenAIServer() as server:
-        candidate_project(
-            tmp_path,
-            {"resume.yaml": suite_text()},
-            provider="openai",
-            base_url=server.base_url,
-            model="m",
-        )
+        resume_project(tmp_path, server)
         assert main(["run", "--label", "iteration-1"]) == 0
         first = server.served()
         assert main(["run", "--label", "iteration-2"]) == 0
