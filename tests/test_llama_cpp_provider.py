@@ -14,7 +14,7 @@ from tunegate.cli import main
 from tunegate.providers import GenerationRequest, ProviderContext
 from tunegate.providers.llama_cpp_provider import LlamaCppOptions, create_llama_cpp
 from tunegate.providers.packaged_models import resolve_packaged_model
-from tunegate.suite_format import GenerationParams
+from tunegate.suite import GenerationParams
 
 from .conftest import latest_results, make_project, write
 

@@ -7,8 +7,9 @@ from email.utils import format_datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tunegate.execution.retry import RetryPolicy
+from tunegate.providers.retry_after import parse_retry_after
 from tunegate.redact import Redactor
-from tunegate.retry import RetryPolicy, parse_retry_after
 
 
 @given(st.integers(1, 30), st.integers(0, 2**32))

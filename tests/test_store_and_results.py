@@ -9,8 +9,8 @@ import pytest
 
 from tunegate import InputError, StoreError, load_results
 from tunegate.cli import main
+from tunegate.execution import Store, generation_key
 from tunegate.providers import Generation, TokenLogprob
-from tunegate.store import Store, generation_key
 
 from .conftest import make_project, write
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tunegate import SuiteError, load_suite, load_suites
-from tunegate.suite_format import suite_json_schema
+from tunegate.suite import suite_json_schema
 
 from .conftest import write
 

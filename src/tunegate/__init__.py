@@ -5,7 +5,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .api import run
-from .cases import Case, Suite
 from .errors import (
     ConfigError,
     InputError,
@@ -16,7 +15,7 @@ from .errors import (
     TunegateError,
 )
 from .results import Record, Results, load_results
-from .suite_loader import load_suite, load_suites
+from .suite import Case, Suite, load_suite, load_suites
 
 __all__ = [
     "Case",

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import LoadedConfig, load_project_config
-from .evaluation import EvaluationOutcome, EvaluationRequest, evaluate
-from .suite_loader import load_suites
+from .execution import EvaluationOutcome, EvaluationRequest, evaluate
+from .suite import load_suites
 
 __all__ = ["run"]
 

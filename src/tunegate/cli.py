@@ -16,8 +16,7 @@ from .errors import SourceLocation, TunegateError
 from .paths import display_path
 from .report import error_lines, summarize_suites, unreachable_targets
 from .results import Results
-from .suite_format import suite_json_schema
-from .suite_loader import load_suites
+from .suite import load_suites, suite_json_schema
 
 __all__ = ["main"]
 

@@ -12,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import ConfigError, SourceLocation, SuiteError
 from .providers import get_provider_factory, provider_names
 from .providers.base import ProviderOptions
-from .validation_errors import did_you_mean, suite_error_from
-from .yaml_source import YamlDocument, load_yaml
+from .suite import YamlDocument, did_you_mean, load_yaml, suite_error_from
 
 __all__ = ["ProjectConfig", "TargetSpec", "find_config", "load_config", "load_project_config"]
 

@@ -20,14 +20,13 @@ from typing import Any
 
 import pytest
 
-from .cases import Case, Suite
 from .config import LoadedConfig, load_project_config
 from .errors import SuiteError, TunegateError
-from .evaluation import EvaluationOutcome, EvaluationRequest, evaluate
+from .execution import EvaluationOutcome, EvaluationRequest, evaluate
 from .paths import display_path
-from .report.compare import CaseComparison, compare_cases
+from .report import CaseComparison, compare_cases
 from .results import GateResult, Record
-from .suite_loader import SUITE_SUFFIXES, load_suite
+from .suite import SUITE_SUFFIXES, Case, Suite, load_suite
 
 _config_key = pytest.StashKey[LoadedConfig]()
 _outcome_key = pytest.StashKey[EvaluationOutcome]()

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from ..suite_format import GenerationParams
+from ..suite import GenerationParams
 
 __all__ = [
     "Generation",

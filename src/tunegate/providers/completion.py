@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..templating import render
+from ..suite import render
 
 __all__ = ["DEFAULT_COMPLETION_STOP", "DEFAULT_COMPLETION_TEMPLATE", "to_text"]
 

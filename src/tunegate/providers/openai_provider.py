@@ -9,7 +9,6 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from ..errors import ConfigError, ProviderError
-from ..retry import parse_retry_after
 from .base import (
     Generation,
     GenerationRequest,
@@ -18,6 +17,7 @@ from .base import (
     TokenLogprob,
 )
 from .completion import DEFAULT_COMPLETION_STOP, DEFAULT_COMPLETION_TEMPLATE, to_text
+from .retry_after import parse_retry_after
 
 __all__ = ["OpenAIOptions", "OpenAIProvider", "create_openai"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
-from .cases import Case, ResolvedCheck
-from .metrics import MetricInput, MetricResult, get_metric
-from .results import CheckScore
+from ..metrics import MetricInput, MetricResult, get_metric
+from ..results import CheckScore
+from ..suite import Case, ResolvedCheck
 
 __all__ = ["score_output", "weighted_score"]
 

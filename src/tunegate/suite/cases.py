@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SourceLocation
-from .metrics import MetricArgs
-from .suite_format import GateSpec, GenerationParams
+from ..errors import SourceLocation
+from ..metrics import MetricArgs
+from .format import GateSpec, GenerationParams
 
 __all__ = ["Case", "ResolvedCheck", "Suite"]
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..errors import SourceLocation, SuiteError
+from ..metrics import get_metric, metric_names
 from .cases import Case, ResolvedCheck, Suite
-from .errors import SourceLocation, SuiteError
-from .metrics import get_metric, metric_names
-from .suite_format import CaseSpec, CheckSpec, SuiteSpec
+from .format import CaseSpec, CheckSpec, SuiteSpec
 from .templating import UnknownVariable, render
 from .validation_errors import did_you_mean, suite_error_from
 from .yaml_source import DataPath, YamlDocument, load_yaml

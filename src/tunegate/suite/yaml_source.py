@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SourceLocation, SuiteError
+from ..errors import SourceLocation, SuiteError
 
 __all__ = ["DataPath", "YamlDocument", "load_yaml"]
 

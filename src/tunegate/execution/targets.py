@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .config import LoadedConfig
-from .errors import ConfigError
-from .paths import display_path
-from .providers import ProviderContext, get_provider_factory
-from .redact import Redactor
+from ..config import LoadedConfig
+from ..errors import ConfigError
+from ..paths import display_path
+from ..providers import ProviderContext, get_provider_factory
+from ..redact import Redactor
+from ..suite import did_you_mean
 from .retry import RetryPolicy
 from .runner import RunnerTarget
-from .validation_errors import did_you_mean
 
 __all__ = ["build_target"]
 

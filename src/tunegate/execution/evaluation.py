@@ -16,15 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import __version__
-from .cases import Case, Suite
-from .config import LoadedConfig
-from .errors import StoreError
-from .gate import evaluate_gate
-from .progress import make_progress
-from .redact import RedactingFilter, Redactor
-from .report import write_report, write_summary
-from .results import (
+from .. import __version__
+from ..config import LoadedConfig
+from ..errors import StoreError
+from ..gate import evaluate_gate
+from ..redact import RedactingFilter, Redactor
+from ..report import write_report, write_summary
+from ..results import (
     Message,
     Record,
     Results,
@@ -32,6 +30,8 @@ from .results import (
     SuiteInfo,
     TargetInfo,
 )
+from ..suite import Case, Suite
+from .progress import make_progress
 from .runner import JobOutcome, RunnerTarget, make_jobs, run_jobs
 from .scoring import score_output, weighted_score
 from .store import Store

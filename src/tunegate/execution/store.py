@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError
-from .providers.base import Generation, TokenLogprob
+from ..errors import StoreError
+from ..providers.base import Generation, TokenLogprob
 
 __all__ = ["CachedGeneration", "RunInfo", "Store", "generation_key"]
 

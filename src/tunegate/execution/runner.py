@@ -15,11 +15,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cases import Case
-from .errors import ProviderError, TunegateError
+from ..errors import ProviderError, TunegateError
+from ..providers.base import Generation, GenerationRequest, Provider
+from ..redact import Redactor
+from ..suite import Case
 from .progress import NullProgress, Progress
-from .providers.base import Generation, GenerationRequest, Provider
-from .redact import Redactor
 from .retry import RetryPolicy
 from .store import Store, generation_key
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import SuiteError
+from ..errors import SuiteError
 from .yaml_source import DataPath, YamlDocument
 
 __all__ = ["did_you_mean", "first_error", "suite_error_from"]

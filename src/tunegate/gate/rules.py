@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .cases import Suite
-from .results import GateResult, Record
+from ..results import GateResult, Record
+from ..suite import Suite
 
 __all__ = ["evaluate_gate"]
 
