@@ -87,3 +87,89 @@ def test_planted_key_never_leaves_the_process(tmp_path: Path) -> None:
         "HTTP 401 from cand: Incorrect API key provided: Bearer [REDACTED] (after 1 attempt(s))"
     )
     assert "api_key" not in results.targets[0].config
+
+
+HOSTILE_SUITE = """
+name: hostile
+gate: {min_pass_rate: 0}
+defaults:
+  params: {logprobs: true}
+cases:
+  - id: key-in-logprob-token
+    prompt: "say it [[echo-auth]]"
+  - id: key-split-across-tokens
+    prompt: "say it in pieces [[echo-auth]] [[split-logprobs]]"
+  - id: key-after-the-cut
+    prompt: "long error [[400-echo-auth:230]]"
+  - id: key-far-past-the-cut
+    prompt: "longer error [[400-echo-auth:5000]]"
+  - id: terminal-escapes
+    prompt: "escapes [[400-ansi]]"
+  - id: half-an-emoji
+    prompt: "emoji [[surrogate]]"
+"""
+
+
+def _fragments(secret: str, size: int) -> list[str]:
+    return [secret[i : i + size] for i in range(len(secret) - size + 1)]
+
+
+def test_a_hostile_server_leaks_no_key_fragment_and_steers_no_terminal(tmp_path: Path) -> None:
+    with FakeOpenAIServer() as server:
+        candidate_project(
+            tmp_path,
+            {"hostile.yaml": HOSTILE_SUITE},
+            provider="openai",
+            base_url=server.base_url,
+            model="m",
+            mode="chat",
+            api_key_env="TUNEGATE_PLANTED_KEY",
+            max_attempts=1,
+        )
+        env = {**os.environ, "TUNEGATE_PLANTED_KEY": PLANTED}
+        outputs = []
+        for command in (
+            [sys.executable, "-m", "tunegate", "run", "--progress"],
+            [sys.executable, "-m", "tunegate", "run"],  # the rerun is served from the store
+            [sys.executable, "-m", "pytest", "suites/", "-p", "no:cacheprovider", "-rA"],
+        ):
+            proc = subprocess.run(
+                command, cwd=tmp_path, env=env, capture_output=True, timeout=120
+            )
+            outputs.append(proc.stdout + proc.stderr)
+            assert b"internal error" not in proc.stderr, proc.stderr.decode(errors="replace")
+            assert b"Traceback" not in proc.stdout + proc.stderr
+        # The half emoji did not make the run unfinishable: each run ended with a verdict
+        # (the three error cases fail; min_pass_rate 0 still passes).
+        assert proc.returncode == 0, outputs[-1].decode(errors="replace")[-3000:]
+        # Only the first run paid for the generations; errors are not cached, so they are
+        # asked again.
+        assert server.served("emoji", status=200) == 1
+
+    results = latest_results(tmp_path)
+    by_id = {r.case_id: r for r in results.records}
+    assert by_id["half-an-emoji"].output == "half an emoji \ufffd here"
+    assert by_id["key-in-logprob-token"].logprobs is not None
+    assert "[REDACTED]" in [t for t, _ in by_id["key-in-logprob-token"].logprobs]
+    split = by_id["key-split-across-tokens"]
+    assert split.logprobs is not None and "".join(t for t, _ in split.logprobs).count(PLANTED) == 0
+    assert by_id["key-after-the-cut"].error is not None
+    assert "[REDACTED]" in by_id["key-after-the-cut"].error
+    assert by_id["terminal-escapes"].error is not None
+    assert "\x1b" in by_id["terminal-escapes"].error  # kept as data in results.json ...
+
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".yaml"]
+    assert {"results.json", "report.html", "summary.md", "run.log", "tunegate.db"} <= {
+        p.name for p in written
+    }
+    pieces = [f.encode() for f in _fragments(PLANTED, 10)]
+    blobs = [(p.read_bytes(), str(p)) for p in written] + [(o, "console") for o in outputs]
+    for blob, name in blobs:
+        leaked = [p for p in pieces if p in blob]
+        assert not leaked, f"{name} holds part of the key: {leaked[:3]}"
+    # ... but never reaches a console, the log or the Markdown summary raw.
+    for name in ("run.log", "summary.md"):
+        for path in tmp_path.rglob(name):
+            assert b"\x1b" not in path.read_bytes() and b"\x07" not in path.read_bytes(), path
+    for blob in outputs:
+        assert b"\x1b]0;TITLE" not in blob and b"\x1b[2J" not in blob

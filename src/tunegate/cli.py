@@ -16,6 +16,7 @@ from .errors import SourceLocation, TunegateError
 from .paths import display_path
 from .report import error_lines, summarize_suites, unreachable_targets
 from .results import Results
+from .safe_text import for_terminal
 from .suite import load_suites, suite_json_schema
 
 __all__ = ["main"]
@@ -61,7 +62,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(text: str, *, error: bool = False) -> None:
+    """Print text that may hold outside content (outputs, server messages, names): with
+    control characters made visible, so nothing can steer the terminal."""
+    print(for_terminal(text), file=sys.stderr if error else sys.stdout)
+
+
+def _tolerant_streams() -> None:
+    # A console that cannot show a character (e.g. a Latin-1 terminal) gets an escape,
+    # not a UnicodeEncodeError at the end of a paid-for run.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_streams()
     args = _parser().parse_args(argv)
     try:
         if args.command == "schema":
@@ -73,18 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(loaded, args.suites)
         return _run(loaded, args)
     except TunegateError as exc:
-        print(f"tunegate: error: {exc}", file=sys.stderr)
+        _say(f"tunegate: error: {exc}", error=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("tunegate: interrupted; completed generations are kept in the store", file=sys.stderr)
+        _say("tunegate: interrupted; completed generations are kept in the store", error=True)
         return EXIT_RUNTIME
     except Exception as exc:  # a bug in tunegate or a plugin, not bad input
         if os.environ.get("TUNEGATE_DEBUG"):
             raise
-        print(
+        _say(
             f"tunegate: internal error: {type(exc).__name__}: {exc}. Completed generations are "
             "kept in the store; rerun with TUNEGATE_DEBUG=1 for the traceback and report it.",
-            file=sys.stderr,
+            error=True,
         )
         return EXIT_RUNTIME
 
@@ -93,7 +110,7 @@ def _validate(loaded: LoadedConfig, given: list[Path]) -> int:
     suites = load_suites(given or [loaded.resolve(p) for p in loaded.config.suites])
     for suite in suites:
         templates = len({c.template_id for c in suite.cases})
-        print(
+        _say(
             f"ok  {SourceLocation(suite.path)}: suite '{suite.name}', {templates} case(s) "
             f"expanding to {len(suite.cases)}"
         )
@@ -115,23 +132,23 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         base = "–" if s.base_pass_rate is None else f"{s.base_pass_rate:.0%}"
         cand = "–" if s.candidate_pass_rate is None else f"{s.candidate_pass_rate:.0%}"
         gate = "no rule" if s.gate_passed is None else ("pass" if s.gate_passed else "FAIL")
-        print(
+        _say(
             f"{s.suite:<24} base {base:>5}  candidate {cand:>5}  "
             f"regressed {s.regressed:>3}  improved {s.improved:>3}  gate {gate}"
         )
     for line in error_lines(results):
-        print(line)
+        _say(line)
     stats = results.stats
-    print(f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
+    _say(f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
     verdict = "PASSED" if results.gate_passed else "FAILED"
-    print(f"gate {verdict}; report: {display_path(outcome.report_path)}")
+    _say(f"gate {verdict}; report: {display_path(outcome.report_path)}")
     dead = unreachable_targets(results)
     if dead:
         # A verdict on a model that produced nothing would be meaningless.
-        print(
+        _say(
             f"tunegate: error: every generation of {', '.join(dead)} failed (see above); fix the "
             "target and run again: completed generations are kept in the store",
-            file=sys.stderr,
+            error=True,
         )
         return EXIT_RUNTIME
     return EXIT_PASSED if results.gate_passed else EXIT_GATE_FAILED

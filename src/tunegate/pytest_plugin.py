@@ -26,6 +26,7 @@ from .execution import EvaluationOutcome, EvaluationRequest, evaluate
 from .paths import display_path
 from .report import CaseComparison, compare_cases
 from .results import GateResult, Record
+from .safe_text import for_terminal, one_line
 from .suite import SUITE_SUFFIXES, Case, Suite, load_suite
 
 _config_key = pytest.StashKey[LoadedConfig]()
@@ -97,7 +98,7 @@ class SuiteFile(pytest.File):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, SuiteError):
-            return str(excinfo.value)
+            return for_terminal(str(excinfo.value))
         return str(super().repr_failure(excinfo))
 
 
@@ -113,7 +114,7 @@ class _TunegateItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, CaseFailure):
-            return str(excinfo.value)
+            return for_terminal(str(excinfo.value))
         return str(super().repr_failure(excinfo))
 
 
@@ -136,7 +137,7 @@ class CaseItem(_TunegateItem):
         gate = [g for g in outcome.results.gate if g.suite == self.case.suite]
         story = _case_story(self.case, comp)
         if gate and all(g.passed for g in gate):
-            pytest.xfail(f"{comp.status}; tolerated because {gate[0].detail}")
+            pytest.xfail(one_line(f"{comp.status}; tolerated because {gate[0].detail}"))
         raise CaseFailure(story)
 
 
@@ -180,7 +181,7 @@ def _case_story(case: Case, comp: CaseComparison) -> str:
 def _record_line(role: str, r: Record) -> str:
     head = f"{role} ({r.target})" + (f" sample {r.sample}" if r.sample else "")
     if r.error:
-        return f"{head}: ERROR {r.error}"
+        return f"{head}: ERROR {one_line(r.error)}"
     verdict = (
         "pass"
         if r.passed
@@ -224,7 +225,8 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
             config.getoption("tunegate_base"), config.getoption("tunegate_candidate")
         )
         if reporter is not None:
-            reporter.write_line(
+            _write(
+                reporter,
                 f"tunegate: {len(selected)} case(s) from {len(suites)} suite(s); "
                 f"base {base or '-'}, candidate {candidate}"
             )
@@ -242,7 +244,7 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
         with uncaptured:
             outcome = evaluate(request)
     except TunegateError as exc:
-        pytest.exit(f"tunegate: {exc}", returncode=exc.exit_code)
+        pytest.exit(f"tunegate: {for_terminal(str(exc))}", returncode=exc.exit_code)
     config.stash[_outcome_key] = outcome
     config.stash[_by_case_key] = {(c.suite, c.case_id): c for c in compare_cases(outcome.results)}
 
@@ -256,20 +258,24 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.section("tunegate")
     regressed = [c for c in compare_cases(results) if c.status == "regressed"]
     if regressed:
-        tr.write_line(f"{len(regressed)} case(s) regressed from base to candidate:")
+        _write(tr, f"{len(regressed)} case(s) regressed from base to candidate:")
         for c in regressed[:20]:
-            tr.write_line(f"  {c.suite}::{c.case_id}  failing {', '.join(c.failing_checks)}")
+            _write(tr, f"  {c.suite}::{c.case_id}  failing {', '.join(c.failing_checks)}")
         if len(regressed) > 20:
-            tr.write_line(f"  … and {len(regressed) - 20} more (see the report)")
+            _write(tr, f"  … and {len(regressed) - 20} more (see the report)")
     for g in results.gate:
         mark = "pass" if g.passed else "FAIL"
         value = "–" if g.value is None else f"{g.value:.0%}"
-        tr.write_line(f"gate {mark}: {g.suite} {g.rule} {value} (needs {g.threshold:.0%})")
+        _write(tr, f"gate {mark}: {g.suite} {g.rule} {value} (needs {g.threshold:.0%})")
     stats = results.stats
-    tr.write_line(
+    _write(tr,
         f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors"
     )
-    tr.write_line(
+    _write(tr,
         f"gate {'PASSED' if results.gate_passed else 'FAILED'}; "
         f"report: {display_path(outcome.report_path)}"
     )
+
+
+def _write(reporter: Any, text: str) -> None:
+    reporter.write_line(one_line(text))

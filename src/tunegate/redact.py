@@ -1,37 +1,96 @@
-"""Keep secrets out of everything tunegate writes: results, store, report, logs, console."""
+"""Keep secrets out of everything tunegate writes: results, store, report, logs, console.
+
+A secret is redacted wherever it appears in text that came from outside, and so is any
+long fragment of it (`FRAGMENT` characters or more): a message cut short somewhere along
+the way, or a key split across log-probability tokens, leaks no usable part of it.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["REDACTED", "RedactingFilter", "Redactor"]
+from .safe_text import one_line
+
+__all__ = ["FRAGMENT", "REDACTED", "RedactingFilter", "Redactor"]
 
 REDACTED = "[REDACTED]"
+# Shorter values would redact ordinary words; real keys are long.
+MIN_SECRET = 8
+# A run of this many characters of a secret counts as the secret. Long enough that
+# ordinary text does not match a random key; short enough that what is left of a key
+# after redaction is far too little to guess the rest.
+FRAGMENT = 10
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 class Redactor:
-    """Replaces every known secret value (and URL credentials) with a marker."""
+    """Replaces every known secret value, its long fragments and URL credentials."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Short values would redact ordinary words; real keys are long.
-        self._secrets = sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True)
+        self._secrets: list[str] = []
+        self._pattern: re.Pattern[str] | None = None
+        for secret in secrets:
+            self.add(secret)
 
     def add(self, secret: str) -> None:
-        if len(secret) >= 8 and secret not in self._secrets:
-            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+        if len(secret) < MIN_SECRET or secret in self._secrets:
+            return
+        self._secrets.append(secret)
+        # One alternation of every secret's fragments: the regex engine scans the text
+        # once, in C, however many secrets there are.
+        grams = {
+            s[i : i + min(FRAGMENT, len(s))]
+            for s in self._secrets
+            for i in range(len(s) - min(FRAGMENT, len(s)) + 1)
+        }
+        self._pattern = re.compile("|".join(re.escape(g) for g in sorted(grams)))
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where secrets (or long fragments of them) lie in `text`, as [start, end)."""
+        if self._pattern is None:
+            return []
+        found: list[tuple[int, int]] = []
+        position = 0
+        while (match := self._pattern.search(text, position)) is not None:
+            start, end = match.span()
+            # Grow the match while it is still part of some secret.
+            while end < len(text) and any(text[start : end + 1] in s for s in self._secrets):
+                end += 1
+            found.append((start, end))
+            position = end
+        return found
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
+        spans = self.spans(text)
+        if spans:
+            parts, last = [], 0
+            for start, end in spans:
+                parts += [text[last:start], REDACTED]
+                last = end
+            parts.append(text[last:])
+            text = "".join(parts)
         return _URL_USERINFO.sub(REDACTED + "@", text)
 
     def optional(self, text: str | None) -> str | None:
         return None if text is None else self(text)
+
+    def tokens(self, tokens: Sequence[str]) -> list[str]:
+        """Redact a token sequence as the text it spells: a key split across tokens is
+        found, and every token that carries part of it is replaced."""
+        joined = "".join(tokens)
+        spans = self.spans(joined)
+        out, offset = [], 0
+        for token in tokens:
+            start, end = offset, offset + len(token)
+            offset = end
+            if any(s < end and start < e for s, e in spans):
+                out.append(REDACTED)
+            else:
+                out.append(self(token))  # URL credentials inside one token
+        return out
 
     def deep(self, value: Any) -> Any:
         """Redact every string inside nested dicts and lists."""
@@ -45,11 +104,13 @@ class Redactor:
 
 
 class RedactingFilter(logging.Filter):
+    """Redacts and neutralises every record before any handler sees it."""
+
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
         self._redact = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._redact(record.getMessage())
+        record.msg = one_line(self._redact(record.getMessage()))
         record.args = None
         return True

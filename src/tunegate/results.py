@@ -78,7 +78,7 @@ class Record(_Frozen):
     latency_s: float | None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    logprobs: list[tuple[str, float]] | None = Field(
+    logprobs: list[tuple[str, float | None]] | None = Field(
         None, description="(token, logprob) pairs when params.logprobs was asked."
     )
     key: str = Field(description="Cache key of the generation in the store.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Protocol
 
+from ..safe_text import one_line
+
 __all__ = ["NullProgress", "Progress", "make_progress"]
 
 
@@ -60,14 +62,21 @@ class RichProgress:
 
     def status(self, text: str) -> None:
         if self._task is not None:
-            self._bar.update(self._task, description=text)  # type: ignore[arg-type]
+            self._bar.update(self._task, description=_plain(text))  # type: ignore[arg-type]
 
     def advance(self, target: str) -> None:
         if self._task is not None:
-            self._bar.update(self._task, advance=1, description=f"generating: {target}")  # type: ignore[arg-type]
+            self._bar.update(self._task, advance=1, description=_plain(f"generating: {target}"))  # type: ignore[arg-type]
 
     def stop(self) -> None:
         self._bar.stop()
+
+
+def _plain(text: str) -> str:
+    # Target names come from the config: never rich markup, never terminal controls.
+    from rich.markup import escape
+
+    return escape(one_line(text))
 
 
 def make_progress(enabled: bool | None = None) -> Progress:

@@ -21,6 +21,7 @@ from ..redact import Redactor
 from ..suite import Case
 from .progress import NullProgress, Progress
 from .retry import RetryPolicy
+from .sanitize import clean_error, clean_generation
 from .store import Store, generation_key
 
 __all__ = ["Job", "JobOutcome", "RunStats", "RunnerTarget", "make_jobs", "run_jobs"]
@@ -186,8 +187,9 @@ async def _run_one(
         async with semaphore:
             started = time.monotonic()
             try:
-                generation = await asyncio.wait_for(
-                    target.provider.generate(job.request), target.timeout
+                generation = clean_generation(
+                    await asyncio.wait_for(target.provider.generate(job.request), target.timeout),
+                    redact,
                 )
             except ProviderError as exc:
                 last_error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
@@ -199,18 +201,17 @@ async def _run_one(
                 last_error, retryable = f"unexpected {type(exc).__name__}: {exc}", False
             else:
                 latency = time.monotonic() - started
-                clean = _redacted(generation, redact)
                 store.put_generation(
                     job.key,
                     target=job.target,
                     suite=job.case.suite,
                     case_id=job.case.id,
                     sample=job.sample,
-                    generation=clean,
+                    generation=generation,
                     latency_s=latency,
                 )
-                return JobOutcome(job, clean, None, False, latency, attempt)
-        last_error = redact(last_error)
+                return JobOutcome(job, generation, None, False, latency, attempt)
+        last_error = clean_error(last_error, redact)
         if not retryable or attempt == policy.max_attempts:
             break
         if retry_after is not None and retry_after > policy.max_retry_after:
@@ -231,13 +232,3 @@ async def _run_one(
     )
     return JobOutcome(job, None, f"{last_error} (after {attempt} attempt(s))", False, None, attempt)
 
-
-def _redacted(generation: Generation, redact: Redactor) -> Generation:
-    return Generation(
-        text=redact(generation.text),
-        finish_reason=generation.finish_reason,
-        prompt_tokens=generation.prompt_tokens,
-        completion_tokens=generation.completion_tokens,
-        logprobs=generation.logprobs,
-        rendered_prompt=redact.optional(generation.rendered_prompt),
-    )

@@ -59,7 +59,7 @@ class GenerationRequest:
 @dataclass(frozen=True)
 class TokenLogprob:
     token: str
-    logprob: float
+    logprob: float | None  # None when the server gave none (or not a finite number)
 
 
 @dataclass(frozen=True)

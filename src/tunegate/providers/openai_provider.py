@@ -72,7 +72,7 @@ class OpenAIProvider:
                 headers.get("retry-after"), headers.get("retry-after-ms")
             )
             raise ProviderError(
-                f"HTTP {status} from {self.target}: {_short(_error_message(exc))}",
+                f"HTTP {status} from {self.target}: {_error_message(exc)}",
                 retryable=status in RETRYABLE_STATUS or status >= 500,
                 retry_after=retry_after,
             ) from None
@@ -81,12 +81,19 @@ class OpenAIProvider:
         except openai.APIConnectionError as exc:
             raise ProviderError(
                 f"cannot reach {self.target} at {self.options.base_url or 'api.openai.com'}: "
-                f"{_short(str(exc.__cause__ or exc))}",
+                f"{exc.__cause__ or exc}",
                 retryable=True,
             ) from None
-        except (openai.APIResponseValidationError, ValueError, KeyError, IndexError) as exc:
+        except (
+            openai.APIResponseValidationError,
+            ValueError,
+            KeyError,
+            IndexError,
+            AttributeError,
+            TypeError,
+        ) as exc:  # a body that does not have the shape of a completion
             raise ProviderError(
-                f"malformed response from {self.target}: {_short(str(exc))}", retryable=True
+                f"malformed response from {self.target}: {exc}", retryable=True
             ) from None
 
     def _common(self, request: GenerationRequest) -> dict[str, Any]:
@@ -130,7 +137,7 @@ class OpenAIProvider:
         logprobs = None
         if choice.logprobs is not None and choice.logprobs.tokens:
             logprobs = [
-                TokenLogprob(t, lp if lp is not None else float("nan"))
+                TokenLogprob(t, lp)
                 for t, lp in zip(
                     choice.logprobs.tokens, choice.logprobs.token_logprobs or [], strict=False
                 )
@@ -156,11 +163,6 @@ def _error_message(exc: Any) -> str:
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
             return str(inner["message"])
     return str(exc.message)
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def create_openai(options: OpenAIOptions, context: ProviderContext) -> OpenAIProvider:

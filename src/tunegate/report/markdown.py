@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..paths import display_path
 from ..results import Results
+from ..safe_text import for_markdown
 from .compare import compare_cases, error_lines, summarize_suites
 
 __all__ = ["render_summary", "write_summary"]
@@ -16,7 +17,8 @@ def _pct(value: float | None) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Names, labels, errors and outputs come from outside: shown as inert text, never markup.
+    return for_markdown(text)
 
 
 def render_summary(results: Results, report_path: Path | None = None) -> str:
@@ -27,7 +29,8 @@ def render_summary(results: Results, report_path: Path | None = None) -> str:
         "",
         f"Run `{results.run_id}`"
         + (f" ({_cell(results.label)})" if results.label else "")
-        + f": base `{roles.get('base', '–')}`, candidate `{roles.get('candidate', '–')}`; "
+        + f": base {_cell(roles.get('base', '–'))}, "
+        f"candidate {_cell(roles.get('candidate', '–'))}; "
         f"{results.stats.calls} model calls, {results.stats.cached} from the store.",
         "",
         "| suite | cases | base | candidate | regressed | improved | gate |",
@@ -36,14 +39,14 @@ def render_summary(results: Results, report_path: Path | None = None) -> str:
     for s in summarize_suites(results):
         gate = "–" if s.gate_passed is None else ("pass" if s.gate_passed else "**FAIL**")
         lines.append(
-            f"| {s.suite} | {s.cases} | {_pct(s.base_pass_rate)} | "
+            f"| {_cell(s.suite)} | {s.cases} | {_pct(s.base_pass_rate)} | "
             f"{_pct(s.candidate_pass_rate)} | {s.regressed} | {s.improved} | {gate} |"
         )
     regressed = [c for c in compare_cases(results) if c.status == "regressed"]
     if regressed:
         lines += ["", "Regressed cases:"]
         lines += [
-            f"- `{c.suite}::{c.case_id}` failing {', '.join(c.failing_checks)}"
+            f"- {_cell(c.suite + '::' + c.case_id)} failing {_cell(', '.join(c.failing_checks))}"
             for c in regressed[:30]
         ]
         if len(regressed) > 30:
@@ -52,7 +55,7 @@ def render_summary(results: Results, report_path: Path | None = None) -> str:
     if errors:
         lines += ["", "Errors:"] + [f"- {_cell(e)}" for e in errors]
     if report_path is not None:
-        lines += ["", f"Report: `{display_path(report_path)}`"]
+        lines += ["", f"Report: {_cell(display_path(report_path))}"]
     return "\n".join(lines) + "\n"
 
 

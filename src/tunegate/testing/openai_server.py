@@ -9,6 +9,12 @@ faults on request, by directives in the last user message (or prompt):
     [[truncate:N]]  the first N requests get a 200 with a cut-off JSON body
     [[401]]         every request gets 401 quoting the Authorization header, as some APIs do
     [[echo-auth]]   the reply quotes the Authorization header (a leaking model or proxy)
+    [[split-logprobs]]  log-probability tokens are 4-character pieces of the reply, so a
+                    quoted key is split across tokens
+    [[400-echo-auth:N]]  400 whose message is N filler characters, then the Authorization
+                    header (a key past any truncation point)
+    [[400-ansi]]    400 whose message holds terminal escape sequences and a fake verdict
+    [[surrogate]]   the reply holds a lone UTF-16 surrogate (half an emoji), as JSON allows
 
 Every request is logged with its arrival time, so tests can count calls per prompt.
 """
@@ -24,7 +30,10 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeOpenAIServer", "ServedRequest"]
+__all__ = ["ANSI_ATTACK", "FakeOpenAIServer", "ServedRequest"]
+
+# What a hostile server might put in an error: retitle the terminal, clear it, fake a verdict.
+ANSI_ATTACK = "\x1b]0;TITLE\x07\x1b[2J\x1b[31mfake: gate PASSED"
 
 _DIRECTIVE = re.compile(r"\[\[([a-z0-9-]+)(?::(\d+))?\]\]")
 
@@ -208,17 +217,34 @@ class FakeOpenAIServer:
         if "401" in directives:
             handler._json(401, {"error": {"message": f"Incorrect API key provided: {auth}"}})
             return 401
+        if "400-echo-auth" in directives:
+            filler = "x" * directives["400-echo-auth"]
+            handler._json(400, {"error": {"message": f"{filler} bad request from {auth}"}})
+            return 400
+        if "400-ansi" in directives:
+            handler._json(400, {"error": {"message": ANSI_ATTACK}})
+            return 400
         if first("hang"):
             time.sleep(self.hang_seconds)
         text = self.responder(prompt, body)
         if "echo-auth" in directives:
             text += f" (you sent {auth})"
-        payload = _completion_payload(chat, text, body)
+        if "surrogate" in directives:
+            text = "half an emoji \ud83d here"
+        payload = _completion_payload(chat, text, body, split="split-logprobs" in directives)
         handler._json(200, payload, truncate=first("truncate"))
         return 200
 
 
-def _completion_payload(chat: bool, text: str, body: dict[str, Any]) -> dict[str, Any]:
+def _tokens(text: str, split: bool) -> list[str]:
+    if split:
+        return [text[i : i + 4] for i in range(0, len(text), 4)]
+    return text.split()
+
+
+def _completion_payload(
+    chat: bool, text: str, body: dict[str, Any], *, split: bool = False
+) -> dict[str, Any]:
     usage = {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 0}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     model = body.get("model", "fake")
@@ -233,7 +259,7 @@ def _completion_payload(chat: bool, text: str, body: dict[str, Any]) -> dict[str
             choice["logprobs"] = {
                 "content": [
                     {"token": t, "logprob": -0.5, "bytes": None, "top_logprobs": []}
-                    for t in text.split()
+                    for t in _tokens(text, split)
                 ]
             }
         return {
@@ -245,6 +271,14 @@ def _completion_payload(chat: bool, text: str, body: dict[str, Any]) -> dict[str
             "usage": usage,
         }
     choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
+    if body.get("logprobs"):
+        tokens = _tokens(text, split)
+        choice["logprobs"] = {
+            "tokens": tokens,
+            "token_logprobs": [-0.5] * len(tokens),
+            "top_logprobs": None,
+            "text_offset": [0] * len(tokens),
+        }
     return {
         "id": "cmpl-fake",
         "object": "text_completion",
