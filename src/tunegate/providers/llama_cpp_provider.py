@@ -1,4 +1,9 @@
-"""In-process GGUF models through llama-cpp-python, with an optional LoRA adapter."""
+"""In-process GGUF models through llama-cpp-python, with an optional LoRA adapter.
+
+Generation runs in worker threads. Native memory must never be freed under a worker
+(that crashed Ctrl-C with a segfault), so every generation can be cancelled at its
+next forward pass, and `aclose()` cancels, waits for the workers, and only then frees.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -22,6 +28,8 @@ __all__ = ["LlamaCppOptions", "LlamaCppProvider", "create_llama_cpp"]
 
 # In-process models share the same cores; letting two decode at once only slows both.
 _COMPUTE_LOCK = threading.Lock()
+# How often a worker waiting for the compute lock looks whether it was cancelled.
+_LOCK_POLL_S = 0.05
 # Part of the cache key: bump when a change here changes what a model generates.
 GENERATION_BEHAVIOUR = 2
 
@@ -58,6 +66,10 @@ class LlamaCppProvider:
         self.adapter_path = adapter
         self._llama: Any = None
         self._load_lock = threading.Lock()
+        # Set by aclose(): every worker stops at its next forward pass, no new one starts.
+        self._closing = threading.Event()
+        self._workers = 0
+        self._idle = threading.Condition()
 
     def fingerprint(self) -> Mapping[str, Any]:
         data = self.options.model_dump(exclude={"model_path", "model_package", "adapter_path"})
@@ -78,7 +90,7 @@ class LlamaCppProvider:
             if self._llama is None:
                 try:
                     from llama_cpp import Llama
-                except ImportError:
+                except ImportError:  # pragma: no cover - the 'local' extra is missing
                     raise MissingExtraError(
                         "the llama-cpp provider", "llama-cpp-python", "local"
                     ) from None
@@ -95,7 +107,7 @@ class LlamaCppProvider:
                     kwargs["chat_format"] = self.options.chat_format
                 try:
                     with _quiet_native_logs():
-                        self._llama = Llama(**kwargs)
+                        self._llama = _cancellable(Llama)(**kwargs)
                 except (ValueError, RuntimeError) as exc:
                     raise ConfigError(
                         f"target '{self.target}': llama.cpp could not load {self.model_path}"
@@ -104,42 +116,82 @@ class LlamaCppProvider:
                     ) from None
             return self._llama
 
+    @contextlib.contextmanager
+    def _worker(self) -> Iterator[None]:
+        """Counts a thread that touches the native model, so aclose() can wait for it."""
+        with self._idle:
+            if self._closing.is_set():
+                raise ProviderError(f"{self.target}: the target is closing; nothing was generated")
+            self._workers += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._workers -= 1
+                self._idle.notify_all()
+
+    def _load_in_worker(self) -> Any:
+        with self._worker():
+            return self._load()
+
     async def warm_up(self) -> None:
-        await asyncio.to_thread(self._load)
+        await asyncio.to_thread(self._load_in_worker)
 
     async def generate(self, request: GenerationRequest) -> Generation:
-        return await asyncio.to_thread(self._generate_blocking, request)
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self._generate_blocking, request, cancel)
+        except asyncio.CancelledError:
+            # A timeout or Ctrl-C: stop the thread at its next token rather than let it
+            # hold the CPU (and the compute lock) for an output nobody will read.
+            cancel.set()
+            raise
 
-    def _generate_blocking(self, request: GenerationRequest) -> Generation:
-        llama = self._load()
+    def _generate_blocking(self, request: GenerationRequest, cancel: threading.Event) -> Generation:
+        with self._worker():
+            llama = self._load()
+
+            def stop_now() -> bool:
+                return cancel.is_set() or self._closing.is_set()
+
+            while not _COMPUTE_LOCK.acquire(timeout=_LOCK_POLL_S):
+                if stop_now():
+                    raise ProviderError(f"{self.target}: generation cancelled")
+            try:
+                llama.should_stop = stop_now
+                return self._generate_locked(llama, request)
+            finally:
+                llama.should_stop = _never
+                _COMPUTE_LOCK.release()
+
+    def _generate_locked(self, llama: Any, request: GenerationRequest) -> Generation:
         p = request.params
         common = request.sampling_args(self.options.stop)
         stop = common.pop("stop", None)
-        with _COMPUTE_LOCK:
-            # Reusing the previous call's KV prefix changes the numerics, so the same seed
-            # could sample differently; an output must depend on its inputs alone.
-            llama.reset()
-            try:
-                if self.options.mode == "chat":
-                    if p.logprobs:
-                        common["logprobs"] = True
-                    out = llama.create_chat_completion(
-                        messages=request.messages, stop=stop, **common
-                    )
-                    choice = out["choices"][0]
-                    text = choice["message"].get("content") or ""
-                    prompt_text = None
-                else:
-                    prompt_text = to_text(request.messages, self.options.completion_template)
-                    if p.logprobs:
-                        common["logprobs"] = 1
-                    out = llama.create_completion(
-                        prompt=prompt_text, stop=stop or DEFAULT_COMPLETION_STOP, **common
-                    )
-                    choice = out["choices"][0]
-                    text = choice["text"]
-            except (ValueError, RuntimeError) as exc:
-                raise ProviderError(f"llama.cpp failed on {self.target}: {exc}") from None
+        # Reusing the previous call's KV prefix changes the numerics, so the same seed
+        # could sample differently; an output must depend on its inputs alone.
+        llama.reset()
+        try:
+            if self.options.mode == "chat":
+                if p.logprobs:
+                    common["logprobs"] = True
+                out = llama.create_chat_completion(messages=request.messages, stop=stop, **common)
+                choice = out["choices"][0]
+                text = choice["message"].get("content") or ""
+                prompt_text = None
+            else:
+                prompt_text = to_text(request.messages, self.options.completion_template)
+                if p.logprobs:
+                    common["logprobs"] = 1
+                out = llama.create_completion(
+                    prompt=prompt_text, stop=stop or DEFAULT_COMPLETION_STOP, **common
+                )
+                choice = out["choices"][0]
+                text = choice["text"]
+        except GenerationCancelled:
+            raise ProviderError(f"{self.target}: generation cancelled") from None
+        except (ValueError, RuntimeError) as exc:
+            raise ProviderError(f"llama.cpp failed on {self.target}: {exc}") from None
         usage = out.get("usage") or {}
         return Generation(
             text=text,
@@ -150,10 +202,51 @@ class LlamaCppProvider:
             rendered_prompt=prompt_text,
         )
 
+    def in_flight(self) -> int:
+        """Worker threads using the native model now (for tests and diagnostics)."""
+        with self._idle:
+            return self._workers
+
     async def aclose(self) -> None:
+        self._closing.set()
+        # Workers stop at their next forward pass; wait for them off the event loop.
+        # If this wait is itself cancelled, the model is left to the garbage collector,
+        # which cannot free it while a worker still holds a reference: never a crash.
+        await asyncio.to_thread(self._wait_idle)
         if self._llama is not None:
             self._llama.close()
             self._llama = None
+        self._closing.clear()  # a later generate() loads the model again
+
+    def _wait_idle(self) -> None:
+        with self._idle:
+            self._idle.wait_for(lambda: self._workers == 0)
+
+
+class GenerationCancelled(Exception):
+    """Raised inside a worker thread, between two forward passes, to stop a generation."""
+
+
+def _never() -> bool:
+    return False
+
+
+@cache
+def _cancellable(llama_class: Any) -> Any:
+    """`Llama` with a check before each forward pass. llama-cpp-python's own hook,
+    `stopping_criteria`, is not offered by `create_chat_completion`, and a
+    `logits_processor` runs as a C callback whose exceptions are swallowed; `eval` is
+    the public method every token of both modes goes through."""
+
+    class CancellableLlama(llama_class):  # type: ignore[misc]
+        should_stop: Callable[[], bool] = staticmethod(_never)
+
+        def eval(self, tokens: Sequence[int]) -> None:
+            if self.should_stop():
+                raise GenerationCancelled
+            super().eval(tokens)
+
+    return CancellableLlama
 
 
 def _quiet_native_logs() -> Any:
