@@ -196,3 +196,16 @@ def test_subprocess_session_exit_code_follows_the_gate(pytester: pytest.Pytester
     project_path = Path(pytester.path)
     (project_path / "suites" / "shop.yaml").write_text(SUITE.format(rate=0.5))
     assert pytester.runpytest_subprocess("suites/").ret == 0
+
+
+def test_missing_candidate_names_the_pytest_option(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    config = (pytester.path / "tunegate.yaml").read_text().replace("candidate: cand\n", "")
+    (pytester.path / "tunegate.yaml").write_text(config)
+    result = pytester.runpytest("suites/")
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(
+        ["*tunegate: no candidate target: pass --tunegate-candidate NAME or set `candidate:`*"]
+    )
+    result.stdout.no_fnmatch_line("*pass --candidate*")
+    assert not (pytester.path / "reports").exists()

@@ -141,6 +141,9 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     stats = results.stats
     _say(f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
     verdict = "PASSED" if results.gate_passed else "FAILED"
+    if results.coverage:
+        # Said last, beside the verdict, so a selection's verdict is never read as the whole's.
+        _say(f"{results.coverage} (latest-partial, not latest, points at this run)")
     _say(f"gate {verdict}; report: {display_path(outcome.report_path)}")
     dead = unreachable_targets(results)
     if dead:

@@ -8,20 +8,23 @@ so pytest's exit status is the gate's verdict:
 - it fails, but the suite's gate still passes    -> xfailed (tolerated by min_pass_rate)
 - it fails and the suite's gate fails            -> failed
 Each suite also gets a `gate` item that states the rule and the measured value.
+
+Every *.yaml / *.yml file under a configured suites folder is a suite: it is collected, or it
+is a collection error that names file:line:col. While any file failed to collect, no model is
+called: a gate over the suites that happened to load would pass for the whole.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
-from .config import LoadedConfig, load_project_config
-from .errors import SuiteError, TunegateError
+from .config import CONFIG_FILE, LoadedConfig, load_project_config
+from .errors import ConfigError, SourceLocation, SuiteError, TunegateError
 from .execution import EvaluationOutcome, EvaluationRequest, evaluate
 from .paths import display_path
 from .report import CaseComparison, compare_cases
@@ -33,8 +36,10 @@ _config_key = pytest.StashKey[LoadedConfig]()
 _outcome_key = pytest.StashKey[EvaluationOutcome]()
 _by_case_key = pytest.StashKey[dict[tuple[str, str], CaseComparison]]()
 _markers_key = pytest.StashKey[set[str]]()
-
-_SUITE_SHAPE = re.compile(r"^cases\s*:", re.MULTILINE)
+_suite_names_key = pytest.StashKey[dict[str, Path]]()
+_watch_key = pytest.StashKey["_CollectionWatch"]()
+# Why nothing was generated although items were selected (collection errors).
+_blocked_key = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--tunegate-out", metavar="DIR", help="folder for run outputs")
     group.addoption("--tunegate-label", metavar="TEXT", help="label for this run")
     group.addoption("--tunegate-config", metavar="FILE", help="tunegate.yaml to use")
+    group.addoption(
+        "--tunegate-no-progress",
+        action="store_true",
+        help="no progress output while generating (default: a bar on a terminal, "
+        "a line every 10 s elsewhere)",
+    )
 
 
 def _loaded(config: pytest.Config) -> LoadedConfig:
@@ -58,7 +69,7 @@ def _loaded(config: pytest.Config) -> LoadedConfig:
 
 
 def _is_suite_file(file_path: Path, config: pytest.Config) -> bool:
-    if file_path.suffix not in SUITE_SUFFIXES or file_path.name == "tunegate.yaml":
+    if file_path.suffix not in SUITE_SUFFIXES or file_path.name == CONFIG_FILE:
         return False
     loaded = _loaded(config)
     roots = [loaded.resolve(p).resolve() for p in loaded.config.suites]
@@ -66,12 +77,9 @@ def _is_suite_file(file_path: Path, config: pytest.Config) -> bool:
     # so fixture YAML under tests/ is never mistaken for a suite.
     given = {Path(a.split("::")[0]).resolve() for a in config.args}
     resolved = file_path.resolve()
-    if resolved not in given and not any(r in resolved.parents for r in roots):
-        return False
-    try:
-        return bool(_SUITE_SHAPE.search(file_path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError):
-        return False
+    # Every YAML file there is a suite, whatever it holds: one that does not load is a
+    # collection error, never silently skipped (a typo in `cases:` must not pass the gate).
+    return resolved in given or any(r in resolved.parents for r in roots)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -85,6 +93,15 @@ class SuiteFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         self.suite = load_suite(self.path)
+        names = self.config.stash.setdefault(_suite_names_key, {})
+        other = names.setdefault(self.suite.name, self.path)
+        if other != self.path:
+            # Results are keyed by suite name: a second suite of that name would vanish.
+            raise SuiteError(
+                SourceLocation(self.path),
+                f"suite name '{self.suite.name}' is also used by {display_path(other)}; "
+                "give each suite a unique name",
+            )
         registered = self.config.stash.setdefault(_markers_key, set())
         for case in self.suite.cases:
             item = CaseItem.from_parent(self, name=case.id, case=case)
@@ -97,9 +114,26 @@ class SuiteFile(pytest.File):
         yield GateItem.from_parent(self, name="gate", suite=self.suite)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
-        if isinstance(excinfo.value, SuiteError):
-            return for_terminal(str(excinfo.value))
+        if isinstance(excinfo.value, TunegateError):  # bad input: its one line, no traceback
+            return one_line(str(excinfo.value))
         return str(super().repr_failure(excinfo))
+
+
+class _CollectionWatch:
+    """Remembers which collectors failed (suite files or anything else in the session)."""
+
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.failed.append(report.nodeid or "the session")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    watch = _CollectionWatch()
+    config.stash[_watch_key] = watch
+    config.pluginmanager.register(watch, "tunegate-collection-watch")
 
 
 class CaseFailure(Exception):
@@ -108,9 +142,15 @@ class CaseFailure(Exception):
 
 class _TunegateItem(pytest.Item):
     def _outcome(self) -> EvaluationOutcome:
+        blocked = self.config.stash.get(_blocked_key, None)
+        if blocked is not None:  # only with --continue-on-collection-errors
+            self._not_evaluated(blocked)
         if _outcome_key not in self.config.stash:  # e.g. `-k gate` selected no case
             pytest.skip("no case was selected, so nothing was generated")
         return self.config.stash[_outcome_key]
+
+    def _not_evaluated(self, why: str) -> NoReturn:
+        pytest.skip(why)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, CaseFailure):
@@ -150,12 +190,20 @@ class GateItem(_TunegateItem):
         return self.path, None, f"{self.suite.name}::gate"
 
     def runtest(self) -> None:
-        gates = [g for g in self._outcome().results.gate if g.suite == self.suite.name]
+        results = self._outcome().results
+        gates = [g for g in results.gate if g.suite == self.suite.name]
         if not gates:
             pytest.skip("no case of this suite was selected")
         failed = [g for g in gates if not g.passed]
         if failed:
-            raise CaseFailure("\n".join(_gate_line(g) for g in failed))
+            lines = [_gate_line(g) for g in failed]
+            if results.coverage:
+                lines.append(results.coverage)
+            raise CaseFailure("\n".join(lines))
+
+    def _not_evaluated(self, why: str) -> NoReturn:
+        # A gate that could not be measured has not passed.
+        raise CaseFailure(why)
 
 
 def _gate_line(g: GateResult) -> str:
@@ -202,7 +250,20 @@ def _record_line(role: str, r: Record) -> str:
 def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     items = [i for i in session.items if isinstance(i, _TunegateItem)]
     if items and not session.config.option.collectonly:
-        _run_evaluation(session, items)
+        watch = session.config.stash.get(_watch_key, None)
+        failed = list(watch.failed) if watch is not None else []
+        if session.testsfailed and not failed:  # counted by pytest, missed by the watch
+            failed = [f"{session.testsfailed} collector(s)"]
+        if failed:
+            # pytest stops here unless --continue-on-collection-errors; either way no model
+            # is called, so a broken suite can never leave a passing gate behind.
+            session.config.stash[_blocked_key] = (
+                f"not evaluated: {len(failed)} file(s) could not be collected "
+                f"({', '.join(failed[:5])}{', …' if len(failed) > 5 else ''}); "
+                "fix them and run again"
+            )
+        else:
+            _run_evaluation(session, items)
     return (yield)
 
 
@@ -221,14 +282,19 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     capture = config.pluginmanager.get_plugin("capturemanager")
     try:
-        base, candidate = loaded.roles(
-            config.getoption("tunegate_base"), config.getoption("tunegate_candidate")
-        )
+        candidate_option = config.getoption("tunegate_candidate")
+        if not (candidate_option or loaded.config.candidate):
+            # Said here, not by LoadedConfig.roles: its message names the CLI's --candidate.
+            raise ConfigError(
+                "no candidate target: pass --tunegate-candidate NAME or set `candidate:` "
+                "in tunegate.yaml"
+            )
+        base, candidate = loaded.roles(config.getoption("tunegate_base"), candidate_option)
         if reporter is not None:
             _write(
                 reporter,
                 f"tunegate: {len(selected)} case(s) from {len(suites)} suite(s); "
-                f"base {base or '-'}, candidate {candidate}"
+                f"base {base or '-'}, candidate {candidate}",
             )
         request = EvaluationRequest(
             suites=list(suites.values()),
@@ -237,7 +303,9 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
             candidate=candidate,
             out_root=Path(out) if out else None,
             label=config.getoption("tunegate_label"),
+            progress=False if config.getoption("tunegate_no_progress") else None,
             selected=frozenset(selected),
+            out_option="--tunegate-out",
         )
         # Generation happens before any item runs; let its progress bar reach the terminal.
         uncaptured = capture.global_and_fixture_disabled() if capture else nullcontext()
@@ -250,6 +318,10 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    blocked = config.stash.get(_blocked_key, None)
+    if blocked is not None:
+        terminalreporter.section("tunegate")
+        _write(terminalreporter, f"{blocked}; no model was called")
     if _outcome_key not in config.stash:
         return
     outcome = config.stash[_outcome_key]
@@ -268,12 +340,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         value = "–" if g.value is None else f"{g.value:.0%}"
         _write(tr, f"gate {mark}: {g.suite} {g.rule} {value} (needs {g.threshold:.0%})")
     stats = results.stats
-    _write(tr,
-        f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors"
-    )
-    _write(tr,
+    _write(tr, f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
+    if results.coverage:
+        _write(tr, f"{results.coverage} (latest-partial, not latest, points at this run)")
+    _write(
+        tr,
         f"gate {'PASSED' if results.gate_passed else 'FAILED'}; "
-        f"report: {display_path(outcome.report_path)}"
+        f"report: {display_path(outcome.report_path)}",
     )
 
 

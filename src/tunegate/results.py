@@ -6,10 +6,11 @@ Documented in docs/results-schema.md. Records are immutable and self-describing.
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InputError
 
@@ -28,7 +29,7 @@ __all__ = [
     "load_results",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 RESULTS_FILE = "results.json"
 
 
@@ -130,6 +131,27 @@ class Results(_Frozen):
     gate: list[GateResult]
     stats: RunStatsInfo
     records: list[Record]
+    # 1.1: a run over part of the project's cases (pytest -k, --lf, a single suite file).
+    partial: bool = Field(
+        False, description="Only some of the project's cases ran; the gate covers only those."
+    )
+    selected_cases: int | None = Field(
+        None, description="Expanded cases this run covered (null in 1.0 files)."
+    )
+    total_cases: int | None = Field(
+        None,
+        description="Expanded cases in the project's suites; null when unknown "
+        "(a suite file of the project could not be loaded, or a 1.0 file).",
+    )
+
+    @property
+    def coverage(self) -> str | None:
+        """'partial run: 3 of 94 cases; the gate covers only these', or None for a full run."""
+        if not self.partial:
+            return None
+        of = f" of {self.total_cases}" if self.total_cases is not None else ""
+        selected = "some" if self.selected_cases is None else str(self.selected_cases)
+        return f"partial run: {selected}{of} cases; the gate covers only these"
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per record; check scores flattened to `score.<check>` / `passed.<check>`."""
@@ -166,10 +188,49 @@ def load_results(path: str | Path) -> Results:
         raise InputError(f"{path}: no results file here; run `tunegate run` first") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg})") from None
-    version = str(data.get("schema_version", ""))
-    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason}); not a results file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    version = str(data.get("schema_version", "")) if isinstance(data, dict) else ""
+    major, _, minor = version.partition(".")
+    ours_major, _, ours_minor = SCHEMA_VERSION.partition(".")
+    if major != ours_major:
         raise InputError(
             f"{path}: results schema {version or '?'} is not supported by this tunegate "
-            f"(reads {SCHEMA_VERSION}); upgrade tunegate"
+            f"(reads {ours_major}.x); upgrade tunegate"
         )
-    return Results.model_validate(data)
+    if not minor.isdigit() or int(minor) > int(ours_minor):
+        # A newer minor version only adds optional fields: read what this version knows.
+        data = _known_fields(Results, data)
+    try:
+        return Results.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "top level"
+        raise InputError(
+            f"{path}: not a valid tunegate results file ({where}: {first['msg']})"
+        ) from None
+
+
+def _known_fields(model: type[BaseModel], data: Any) -> Any:
+    """`data` without the keys `model` (and the models nested in it) does not declare."""
+    if not isinstance(data, dict):
+        return data
+    known: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if name in data:
+            known[name] = _known_value(field.annotation, data[name])
+    return known
+
+
+def _known_value(annotation: Any, value: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _known_fields(annotation, value)
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is list and args and isinstance(value, list):
+        return [_known_value(args[0], v) for v in value]
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return {k: _known_value(args[1], v) for k, v in value.items()}
+    return value

@@ -17,9 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
-from ..config import LoadedConfig
-from ..errors import StoreError
+from ..config import CONFIG_FILE, LoadedConfig
+from ..errors import InputError, StoreError, TunegateError
 from ..gate import evaluate_gate
+from ..paths import display_path
 from ..redact import RedactingFilter, Redactor
 from ..report import write_report, write_summary
 from ..results import (
@@ -30,14 +31,14 @@ from ..results import (
     SuiteInfo,
     TargetInfo,
 )
-from ..suite import Case, Suite
-from .progress import make_progress
+from ..suite import SUITE_SUFFIXES, Case, Suite, load_suite
+from .progress import DEFAULT_INTERVAL_S, make_progress
 from .runner import JobOutcome, RunnerTarget, make_jobs, run_jobs
 from .scoring import score_output, weighted_score
 from .store import Store
 from .targets import build_target
 
-__all__ = ["EvaluationOutcome", "EvaluationRequest", "evaluate", "new_run_id"]
+__all__ = ["Coverage", "EvaluationOutcome", "EvaluationRequest", "evaluate", "new_run_id"]
 
 log = logging.getLogger("tunegate")
 
@@ -51,8 +52,24 @@ class EvaluationRequest:
     out_root: Path | None = None
     label: str | None = None
     progress: bool | None = None
+    progress_interval: float = DEFAULT_INTERVAL_S
     # (suite, case_id) pairs to run; None runs every case.
     selected: frozenset[tuple[str, str]] | None = None
+    # How this door names the out folder option, for the error when it cannot be created.
+    out_option: str = "--out"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the project a run covers. A partial run's gate speaks for its cases only,
+    so it must never pass for the project's verdict (or move `latest`)."""
+
+    selected: int
+    total: int | None  # None: a project suite file could not be loaded, so it is unknown
+
+    @property
+    def partial(self) -> bool:
+        return self.total is None or self.selected < self.total
 
 
 @dataclass(frozen=True, repr=False)
@@ -103,8 +120,12 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
             else build_target(request.candidate, loaded, redactor)
         )
         run_id = new_run_id()
-        out_dir = (request.out_root or loaded.resolve(loaded.config.out)) / run_id
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_root = request.out_root or loaded.resolve(loaded.config.out)
+        out_dir = _make_folder(
+            out_root / run_id, f"with {request.out_option} DIR or `out:` in tunegate.yaml"
+        )
+        store_key = "`store:`" if loaded.config.store else "`out:` (or `store:`)"
+        _make_folder(loaded.store_path.parent, f"for the store with {store_key} in tunegate.yaml")
         with _run_log(out_dir / "run.log", redactor), Store(loaded.store_path) as store:
             return await _execute(request, roles, store, run_id, out_dir, redactor)
     finally:
@@ -142,13 +163,16 @@ async def _execute(
         "run %s label=%s targets=%s", run_id, request.label, {r: t.name for r, t in roles.items()}
     )
     try:
+        coverage = project_coverage(request)
+        if coverage.partial:
+            log.info("partial run: %d of %s cases", coverage.selected, coverage.total)
         jobs = make_jobs(_cases(request), roles)
         outcomes, stats = await run_jobs(
             jobs,
             _distinct(roles),
             store,
             redact=redactor,
-            progress=make_progress(request.progress),
+            progress=make_progress(request.progress, interval=request.progress_interval),
         )
         records = [await _record(o, redactor) for o in outcomes]
         gate = evaluate_gate(request.suites, records)
@@ -170,6 +194,9 @@ async def _execute(
                 duration_s=round(stats.duration_s, 3),
             ),
             records=records,
+            partial=coverage.partial,
+            selected_cases=coverage.selected,
+            total_cases=coverage.total,
         )
         results_path = results.write(out_dir)
         report_path = write_report(results, out_dir)
@@ -183,7 +210,8 @@ async def _execute(
                 run_id, status="interrupted" if interrupted else "failed", gate_passed=None
             )
         raise
-    _point_latest(out_dir)
+    # `latest` is the project's verdict: only a full run may move it.
+    _point_link(out_dir, "latest-partial" if coverage.partial else "latest")
     log.info(
         "run %s finished: %d calls, %d from the store, gate %s",
         run_id,
@@ -277,8 +305,57 @@ def _run_log(path: Path, redactor: Redactor) -> Iterator[None]:
         handler.close()
 
 
-def _point_latest(out_dir: Path) -> None:
-    latest = out_dir.parent / "latest"
+def _make_folder(folder: Path, fix: str) -> Path:
+    """`folder`, created; an InputError naming the path and `fix` when it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        blocker = next((p for p in [folder, *folder.parents] if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            reason = f"{display_path(blocker)} is a file, not a folder"
+        raise InputError(
+            f"{display_path(folder)}: cannot create this folder ({reason}); "
+            f"choose a folder you can write to {fix}"
+        ) from None
+    return folder
+
+
+def project_coverage(request: EvaluationRequest) -> Coverage:
+    """The run's cases against every case of the project's configured suites (and of any
+    other suite the run was given)."""
+    counts = {s.path.resolve(): len(s.cases) for s in request.suites}
+    total: int | None = sum(counts.values())
+    for path in _project_suite_files(request.config):
+        if path in counts:
+            continue
+        try:
+            counts[path] = len(load_suite(path).cases)
+        except TunegateError:
+            total = None  # not part of this run, and its size cannot be known
+        else:
+            if total is not None:
+                total += counts[path]
+    return Coverage(selected=len(_cases(request)), total=total)
+
+
+def _project_suite_files(loaded: LoadedConfig) -> list[Path]:
+    files: list[Path] = []
+    for entry in loaded.config.suites:
+        path = loaded.resolve(entry).resolve()
+        if path.is_dir():
+            files.extend(
+                p.resolve()
+                for p in sorted(path.rglob("*"))
+                if p.suffix in SUITE_SUFFIXES and p.name != CONFIG_FILE and p.is_file()
+            )
+        elif path.is_file():
+            files.append(path)
+    return files
+
+
+def _point_link(out_dir: Path, name: str) -> None:
+    latest = out_dir.parent / name
     try:
         if latest.is_symlink() or latest.exists():
             latest.unlink()

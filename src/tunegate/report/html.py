@@ -22,6 +22,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0%}"
+    env.filters["capitalize_first"] = lambda v: v[:1].upper() + v[1:]
     return env
 
 

@@ -24,9 +24,12 @@ def _cell(text: str) -> str:
 def render_summary(results: Results, report_path: Path | None = None) -> str:
     verdict = "PASSED" if results.gate_passed else "FAILED"
     roles = {t.role: t.name for t in results.targets}
+    # A verdict on a selection must not read as the project's verdict on a pull request.
+    partial = [f"**{results.coverage}.**", ""] if results.coverage else []
     lines = [
-        f"## tunegate: gate {verdict}",
+        f"## tunegate: gate {verdict}" + (" (partial run)" if results.partial else ""),
         "",
+        *partial,
         f"Run `{results.run_id}`"
         + (f" ({_cell(results.label)})" if results.label else "")
         + f": base {_cell(roles.get('base', '–'))}, "
