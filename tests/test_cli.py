@@ -73,9 +73,11 @@ def test_exit_3_when_the_store_is_corrupt(
 def test_validate_reports_each_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     replay_project(tmp_path, "ok")
     assert main(["validate"]) == 0
-    assert capsys.readouterr().out.strip() == (
-        "ok  suites/mini.yaml: suite 'mini', 1 case(s) expanding to 1"
-    )
+    assert capsys.readouterr().out.splitlines() == [
+        "ok  suites/mini.yaml: suite 'mini', 1 case(s) expanding to 1",
+        "ok  target 'base' (replay, base)",
+        "ok  target 'cand' (replay, candidate)",
+    ]
 
 
 def test_schema_is_json_that_validates_the_project_suites(
@@ -123,7 +125,10 @@ def test_unknown_provider_and_role(tmp_path: Path, capsys: pytest.CaptureFixture
         tmp_path / "tunegate.yaml", "candidate: gpt\ntargets:\n  c: {provider: openai, model: m}\n"
     )
     assert main(["validate"]) == 2
-    assert "candidate target 'gpt' is not defined under targets" in capsys.readouterr().err
+    assert capsys.readouterr().err.strip() == (
+        "tunegate: error: tunegate.yaml:1:12: candidate target 'gpt' is not defined under "
+        "targets; defined: c; set candidate: to one of them, or add 'gpt'"
+    )
 
 
 def test_config_in_pyproject(tmp_path: Path) -> None:

@@ -179,22 +179,155 @@ def test_missing_api_key_without_base_url_is_a_config_error(
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == (
-        "tunegate: error: target 'cand': environment variable TUNEGATE_TEST_KEY is not set; "
-        "export it, or name another variable with api_key_env"
+        "tunegate: error: tunegate.yaml:8:5: target 'cand': environment variable "
+        "TUNEGATE_TEST_KEY is not set; export it, or name another variable with api_key_env"
     )
 
 
 def test_a_wrong_model_id_is_one_line_not_one_per_case(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # With the model check off (or a server without /v1/models), the wrong id reaches the
+    # completion endpoint; its 404 is one line for the target, not one per case.
     with FakeOpenAIServer(models={"base-model"}) as server:
-        two_case_project(tmp_path, server, base=None)
+        make_project(
+            tmp_path,
+            targets=openai_targets(server.base_url, extra="check_model: false"),
+            suites={"s.yaml": suite_with("two", "second")},
+            base=None,
+        )
         assert main(["run"]) == 3
         assert server.served(status=404) == 2  # a 404 is not retried
+        assert server.model_list_requests == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith("tunegate: error: every generation of cand failed")
+    assert "tunegate: error: every generation of cand failed" in captured.err
     out = captured.out
     assert (
-        "cand: 2 of 2 generations failed: HTTP 404 from cand: The model `cand-model` does not "
-        "exist or you do not have access to it.\n"
+        f"cand: 2 of 2 generations failed: HTTP 404 from cand (POST {server.base_url}/chat/"
+        "completions): The model `cand-model` does not exist or you do not have access to it.\n"
     ) in out
+
+
+def test_a_model_the_server_does_not_list_stops_the_run_before_any_call(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # llama_cpp.server lists its one model and answers any id with it.
+    with FakeOpenAIServer(listed=["models/smollm2.gguf"]) as server:
+        two_case_project(tmp_path, server, base=None)
+        assert main(["run"]) == 2
+        assert server.served(status=None) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines()[-1] == (
+        "tunegate: error: tunegate.yaml:15:5: target 'cand': model 'cand-model' is not among "
+        f"the models {server.base_url} lists: models/smollm2.gguf; set targets.cand.model to "
+        "one of them (or check_model: false if the server serves models it does not list)"
+    )
+
+
+def test_a_strict_server_lists_its_models_and_a_wrong_id_is_named_with_a_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeOpenAIServer(models={"cand-modle", "other"}) as server:
+        two_case_project(tmp_path, server, base=None)
+        assert main(["run"]) == 2
+        assert server.served(status=None) == 0
+    err = capsys.readouterr().err
+    assert "model 'cand-model' is not among the models" in err
+    assert "(did you mean 'cand-modle'?): cand-modle, other;" in err
+
+
+def test_the_model_check_passes_for_a_listed_model_and_is_skipped_when_all_is_cached(
+    tmp_path: Path,
+) -> None:
+    with FakeOpenAIServer(listed=["cand-model", "base-model"]) as server:
+        two_case_project(tmp_path, server, base="base")
+        assert main(["run"]) == 0
+        assert server.model_list_requests == 2  # once per target
+        assert main(["run"]) == 0  # every generation from the store: no call, no check
+        assert server.model_list_requests == 2
+
+
+@pytest.mark.parametrize(
+    "server_kwargs",
+    [{}, {"models_body": b"<html>not an API</html>"}, {"models_body": b'{"data": 5}'}],
+    ids=["no-models-endpoint", "html", "odd-json"],
+)
+def test_a_server_without_a_usable_model_list_is_not_checked(
+    tmp_path: Path, server_kwargs: dict[str, bytes]
+) -> None:
+    with FakeOpenAIServer(**server_kwargs) as server:  # type: ignore[arg-type]
+        two_case_project(tmp_path, server, base=None)
+        assert main(["run"]) == 0
+        assert server.model_list_requests == 1
+        assert server.served() == 2
+
+
+def test_listed_model_ids_cannot_leak_the_key_or_steer_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "sk-planted-0123456789abcdefghij"
+    monkeypatch.setenv("TUNEGATE_LIST_KEY", key)
+    with FakeOpenAIServer(listed=[f"echo {key}", "x\n\x1b[2Jy"]) as server:
+        two_case_project(tmp_path, server, base=None)
+        config = tmp_path / "tunegate.yaml"
+        config.write_text(config.read_text() + "    api_key_env: TUNEGATE_LIST_KEY\n")
+        assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert key not in err and "[REDACTED]" in err
+    assert "\x1b" not in err and "x \\x1b[2Jy" in err
+    assert len(err.strip().splitlines()[-1]) < 600
+
+
+def test_a_404_without_v1_names_the_url_and_asks_about_v1(
+    tmp_path: Path, server: FakeOpenAIServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = server.base_url.removesuffix("/v1")
+    make_project(
+        tmp_path,
+        targets=f"cand: {{provider: openai, base_url: '{root}', model: m}}",
+        suites={"s.yaml": suite_with("x", "y")},
+        base=None,
+    )
+    assert main(["run"]) == 3
+    assert (
+        f"HTTP 404 from cand (POST {root}/chat/completions): Not Found; does base_url end "
+        f"with /v1? it is {root}\n"
+    ) in capsys.readouterr().out
+
+
+def test_a_key_saved_with_its_newline_works_and_a_key_with_spaces_is_refused(
+    tmp_path: Path,
+    server: FakeOpenAIServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_project(
+        tmp_path,
+        targets=f"cand: {{provider: openai, base_url: '{server.base_url}', model: m, "
+        "api_key_env: TUNEGATE_NL_KEY}",
+        suites={"s.yaml": suite_with("x", "y")},
+        base=None,
+    )
+    monkeypatch.setenv("TUNEGATE_NL_KEY", "sk-with-newline-0123456789\n")
+    assert main(["run"]) == 0
+    assert {r.authorization for r in server.requests} == {"Bearer sk-with-newline-0123456789"}
+    monkeypatch.setenv("TUNEGATE_NL_KEY", "sk-two words")
+    assert main(["validate"]) == 2
+    assert "TUNEGATE_NL_KEY holds spaces, control or non-ASCII characters" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_base_url_without_a_scheme_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_project(
+        tmp_path,
+        targets="cand: {provider: openai, base_url: '127.0.0.1:8000/v1', model: m}",
+        suites={"s.yaml": suite_with("x", "y")},
+        base=None,
+    )
+    assert main(["validate"]) == 2
+    assert "'127.0.0.1:8000/v1' is not an http(s) URL; write e.g. http://127.0.0.1:8000/v1" in (
+        capsys.readouterr().err
+    )

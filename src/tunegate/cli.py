@@ -13,6 +13,7 @@ from . import __version__
 from .api import run
 from .config import LoadedConfig, load_project_config
 from .errors import SourceLocation, TunegateError
+from .execution.targets import check_targets
 from .paths import display_path
 from .report import error_lines, summarize_suites, unreachable_targets
 from .results import Results
@@ -107,14 +108,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(loaded: LoadedConfig, given: list[Path]) -> int:
-    suites = load_suites(given or [loaded.resolve(p) for p in loaded.config.suites])
+    problems: list[str] = []
+    try:
+        suites = load_suites(given or [loaded.resolve(p) for p in loaded.config.suites])
+    except TunegateError as exc:  # still check the targets: report every problem at once
+        suites, problems = [], [str(exc)]
     for suite in suites:
         templates = len({c.template_id for c in suite.cases})
         _say(
             f"ok  {SourceLocation(suite.path)}: suite '{suite.name}', {templates} case(s) "
             f"expanding to {len(suite.cases)}"
         )
-    return EXIT_PASSED
+    # Every target a run could use, built as a run builds it: no model is called or loaded.
+    config = loaded.config
+    for check in check_targets(loaded):
+        if check.problem is not None:
+            problems.append(check.problem)
+            continue
+        roles = [r for r in ("base", "candidate") if getattr(config, r) == check.name]
+        _say(f"ok  target '{check.name}' ({', '.join([check.provider, *roles])})")
+    for problem in problems:
+        _say(f"tunegate: error: {problem}", error=True)
+    return EXIT_INPUT if problems else EXIT_PASSED
 
 
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:

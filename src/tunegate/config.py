@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, SourceLocation, SuiteError
+from .paths import display_path
 from .providers import get_provider_factory, provider_names
 from .providers.base import ProviderOptions
 from .suite import YamlDocument, did_you_mean, load_yaml, suite_error_from
@@ -29,6 +30,17 @@ class TargetSpec(BaseModel):
     timeout: float = Field(120.0, gt=0, description="Seconds per request before it is retried.")
     max_attempts: int = Field(5, ge=1, le=20, description="Tries per call, retries included.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _a_mapping(cls, data: Any) -> Any:
+        # pydantic would say "a valid dictionary or instance of TargetSpec".
+        if not isinstance(data, dict):
+            raise ValueError(
+                "a target is a mapping of its provider and options, "
+                "e.g. {provider: openai, model: gpt-4o-mini}"
+            )
+        return data
+
     @property
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -44,6 +56,11 @@ class ProjectConfig(BaseModel):
     candidate: str | None = None
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
 
+    @field_validator("suites", mode="before")
+    @classmethod
+    def _one_folder(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value  # `suites: checks` means one
+
 
 @dataclass(frozen=True)
 class LoadedConfig:
@@ -51,6 +68,17 @@ class LoadedConfig:
     path: Path | None
     root: Path
     target_options: dict[str, ProviderOptions]
+    # Source positions of the config file, for messages that say where to fix a target.
+    doc: YamlDocument | None = None
+
+    def locate_target(self, name: str, option: str | None = None) -> str:
+        """Where target `name` (or one of its options) is written: `tunegate.yaml:7:5`."""
+        if self.path is None:
+            return "tunegate.yaml"
+        if self.doc is None or not self.doc.value_marks:  # TOML gives no positions
+            return display_path(self.path)
+        loc = ("targets", name) + ((option,) if option else ())
+        return str(self.doc.locate(loc, key=True))
 
     def resolve(self, relative: str) -> Path:
         path = Path(relative).expanduser()
@@ -92,7 +120,7 @@ def _read_pyproject(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from None
+        raise ConfigError(f"{display_path(path)}: invalid TOML ({exc}); fix the syntax") from None
 
 
 def load_project_config(
@@ -122,7 +150,10 @@ def load_config(path: Path | None, *, root: Path | None = None) -> LoadedConfig:
         if doc.data is None:
             doc.data = {}
     if not isinstance(doc.data, dict):
-        raise ConfigError(f"{SourceLocation(path, 1, 1)}: the config must be a mapping")
+        raise ConfigError(
+            f"{SourceLocation(path, 1, 1)}: the config must be a mapping of keys such as "
+            "candidate:, base: and targets:"
+        )
     try:
         config = ProjectConfig.model_validate(doc.data)
     except ValidationError as exc:
@@ -131,11 +162,19 @@ def load_config(path: Path | None, *, root: Path | None = None) -> LoadedConfig:
     for role in ("base", "candidate"):
         chosen = getattr(config, role)
         if chosen is not None and chosen not in config.targets:
-            raise ConfigError(
-                f"{doc.locate((role,))}: {role} target '{chosen}' is not defined under targets"
-                f"{did_you_mean(chosen, list(config.targets))}"
-            )
-    return LoadedConfig(config, path, path.parent.resolve(), options)
+            raise ConfigError(f"{doc.locate((role,))}: {undefined_target(role, chosen, config)}")
+    return LoadedConfig(config, path, path.parent.resolve(), options, doc)
+
+
+def undefined_target(role: str, name: str, config: ProjectConfig) -> str:
+    """`candidate target 'y' is not defined ...`: with the defined targets and the fix."""
+    defined = list(config.targets)
+    if not defined:
+        return f"{role} target '{name}' is not defined, and no targets are: add it under targets:"
+    return (
+        f"{role} target '{name}' is not defined under targets{did_you_mean(name, defined)}; "
+        f"defined: {', '.join(sorted(defined))}; set {role}: to one of them, or add '{name}'"
+    )
 
 
 def _target_options(name: str, spec: TargetSpec, doc: YamlDocument) -> ProviderOptions:

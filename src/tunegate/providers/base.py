@@ -75,7 +75,11 @@ class Generation:
 
 @runtime_checkable
 class Provider(Protocol):
-    """A configured target. `fingerprint` is its identity in the cache: never a secret."""
+    """A configured target. `fingerprint` is its identity in the cache: never a secret.
+
+    A provider may also define `async warm_up()`: a run awaits it before its first call to
+    the target (load a model, check the endpoint); a ConfigError there stops the run.
+    """
 
     target: str
     default_concurrency: ClassVar[int]
@@ -89,12 +93,24 @@ class Provider(Protocol):
 
 @dataclass(frozen=True)
 class ProviderContext:
-    """What a factory may need beyond its options."""
+    """What a factory may need beyond its options.
+
+    A factory must be cheap: `tunegate validate` calls every configured target's factory
+    to check files, keys and packages. Load models lazily, in `warm_up()` or on first use.
+    Raise ConfigError starting with `context.where(option)` for what the user must fix.
+    """
 
     target: str
     config_dir: Path
     # Secret values the factory read (API keys): redacted from everything written.
     secrets: set[str] = field(default_factory=set)
+    # Where the target ("") and each of its options are written, e.g. "tunegate.yaml:7:5".
+    locations: Mapping[str, str] = field(default_factory=dict)
+
+    def where(self, option: str | None = None) -> str:
+        """`tunegate.yaml:7:5: target 'x'`: where to fix the target or one of its options."""
+        place = self.locations.get(option or "") or self.locations.get("") or "tunegate.yaml"
+        return f"{place}: target '{self.target}'"
 
 
 class ProviderFactory(Protocol):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ..errors import ConfigError, ProviderError
+from ..redact import Redactor
+from ..safe_text import one_line, shorten
+from ..suite import did_you_mean
 from .base import (
     Generation,
     GenerationRequest,
@@ -22,11 +27,19 @@ from .retry_after import parse_retry_after
 __all__ = ["OpenAIOptions", "OpenAIProvider", "create_openai"]
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# How long to wait for /v1/models before running without the model check.
+MODELS_TIMEOUT = 10.0
+# Model ids shown in an error: a server may list hundreds.
+SHOWN_MODELS = 10
+
+log = logging.getLogger(__name__)
 
 
 class OpenAIOptions(ProviderOptions):
-    model: str = Field(description="Model id, e.g. gpt-4o-mini or a fine-tune id.")
-    base_url: str | None = Field(None, description="An OpenAI-compatible endpoint.")
+    model: str = Field(min_length=1, description="Model id, e.g. gpt-4o-mini or a fine-tune id.")
+    base_url: str | None = Field(
+        None, description="An OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
+    )
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="Name of the environment variable holding the key."
     )
@@ -36,16 +49,42 @@ class OpenAIOptions(ProviderOptions):
     extra_body: dict[str, Any] = Field(
         default_factory=dict, description="Extra JSON fields, e.g. vLLM sampling options."
     )
+    check_model: bool = Field(
+        True,
+        description="Before a run, stop if the server's /v1/models does not list `model`; "
+        "turn off for a server that serves models it does not list.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"'{value}' is not an http(s) URL; write e.g. http://127.0.0.1:8000/v1"
+            )
+        return value
 
 
 class OpenAIProvider:
     default_concurrency: ClassVar[int] = 4
 
-    def __init__(self, target: str, options: OpenAIOptions, api_key: str) -> None:
+    def __init__(
+        self,
+        target: str,
+        options: OpenAIOptions,
+        api_key: str,
+        *,
+        model_where: str = "",
+        secrets: set[str] | None = None,
+    ) -> None:
         from openai import AsyncOpenAI
 
         self.target = target
         self.options = options
+        self._model_where = model_where or f"target '{target}'"
+        # What this provider puts in its own messages (a listed model id, a URL) is outside
+        # text: keep the key and URL credentials out of it.
+        self._redact = Redactor(secrets or ())
         # Retries are the runner's job (it honours Retry-After and counts attempts).
         self._client = AsyncOpenAI(
             api_key=api_key, base_url=options.base_url, max_retries=0, timeout=None
@@ -54,6 +93,7 @@ class OpenAIProvider:
     def fingerprint(self) -> Mapping[str, Any]:
         data = self.options.model_dump()
         data.pop("api_key_env")
+        data.pop("check_model")  # a pre-run check, not part of what is generated
         if self.options.mode == "chat":
             data.pop("completion_template")
         return {"provider": "openai", **data}
@@ -72,7 +112,8 @@ class OpenAIProvider:
                 headers.get("retry-after"), headers.get("retry-after-ms")
             )
             raise ProviderError(
-                f"HTTP {status} from {self.target}: {_error_message(exc)}",
+                f"HTTP {status} from {self.target}{self._status_context(exc)}: "
+                f"{_error_message(exc)}{self._status_hint(status)}",
                 retryable=status in RETRYABLE_STATUS or status >= 500,
                 retry_after=retry_after,
             ) from None
@@ -95,6 +136,58 @@ class OpenAIProvider:
             raise ProviderError(
                 f"malformed response from {self.target}: {exc}", retryable=True
             ) from None
+
+    def _status_context(self, exc: Any) -> str:
+        # A 404 or 405 is usually a wrong path: name the URL that was called.
+        if exc.status_code not in (404, 405):
+            return ""
+        request = exc.response.request
+        return f" ({request.method} {self._redact(str(request.url))})"
+
+    def _status_hint(self, status: int) -> str:
+        base_url = self.options.base_url
+        if status in (404, 405) and base_url and not base_url.rstrip("/").endswith("/v1"):
+            return f"; does base_url end with /v1? it is {self._redact(base_url)}"
+        return ""
+
+    async def warm_up(self) -> None:
+        """Stop before the first call when the server lists its models and not ours.
+
+        Servers with one model (llama_cpp.server, llama-server) answer any model id with
+        it, so a wrong id would run, and be cached, under a name it does not have."""
+        if not self.options.check_model:
+            return
+        listed = await self._listed_models()
+        if not listed or any(_same_model(self.options.model, m) for m in listed):
+            return
+        # Listed ids are the server's text: no key in them, one line, not too long.
+        ids = [one_line(shorten(self._redact(m), 80)) for m in listed]
+        shown = ", ".join(ids[:SHOWN_MODELS])
+        more = f" and {len(ids) - SHOWN_MODELS} more" if len(ids) > SHOWN_MODELS else ""
+        endpoint = self._redact(self.options.base_url or "api.openai.com")
+        raise ConfigError(
+            f"{self._model_where}: model '{self.options.model}' is not among the models "
+            f"{endpoint} lists{did_you_mean(self.options.model, ids)}: {shown}{more}; "
+            f"set targets.{self.target}.model to one of them (or check_model: false if the "
+            "server serves models it does not list)"
+        )
+
+    async def _listed_models(self) -> list[str]:
+        """The ids /v1/models lists; none when the server has no such list (404, not JSON,
+        unreachable: the run itself will say what is wrong)."""
+        import openai
+
+        try:
+            raw = await self._client.models.with_raw_response.list(timeout=MODELS_TIMEOUT)
+            data = json.loads(raw.text)["data"]
+            return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
+        except (openai.OpenAIError, ValueError, KeyError, TypeError) as exc:
+            log.info(
+                "%s: no model list at /models (%s); not checking the model id",
+                self.target,
+                type(exc).__name__,
+            )
+            return []
 
     def _common(self, request: GenerationRequest) -> dict[str, Any]:
         args = {"model": self.options.model, **request.sampling_args(self.options.stop)}
@@ -162,21 +255,42 @@ def _error_message(exc: Any) -> str:
         inner = body.get("error", body)
         if isinstance(inner, dict) and isinstance(inner.get("message"), str):
             return str(inner["message"])
-    return str(exc.message)
+        if isinstance(body.get("detail"), str):  # FastAPI servers (vLLM, llama_cpp.server)
+            return str(body["detail"])
+    message = str(exc.message)
+    if message == f"Error code: {exc.status_code}":  # no body at all: the HTTP reason says more
+        return str(exc.response.reason_phrase or message)
+    return message
+
+
+def _same_model(configured: str, listed: str) -> bool:
+    # Ollama lists "llama3:latest" and serves it as "llama3" too.
+    return configured in (listed, listed.removesuffix(":latest"))
 
 
 def create_openai(options: OpenAIOptions, context: ProviderContext) -> OpenAIProvider:
-    key = os.environ.get(options.api_key_env)
+    raw = os.environ.get(options.api_key_env, "")
+    if raw:
+        context.secrets.add(raw)
+    key = raw.strip()  # a key saved with its newline is still the key
+    if key and not (key.isascii() and key.isprintable() and " " not in key):
+        raise ConfigError(
+            f"{context.where('api_key_env')}: environment variable {options.api_key_env} holds "
+            "spaces, control or non-ASCII characters, which an HTTP header cannot carry; "
+            "set it to the key alone"
+        )
     if not key:
         if options.base_url is None:
             raise ConfigError(
-                f"target '{context.target}': environment variable {options.api_key_env} is not "
-                f"set; export it, or name another variable with api_key_env"
+                f"{context.where('api_key_env')}: environment variable {options.api_key_env} "
+                "is not set; export it, or name another variable with api_key_env"
             )
         key = "not-needed"  # local OpenAI-compatible servers usually ignore the key
     else:
         context.secrets.add(key)
-    return OpenAIProvider(context.target, options, key)
+    return OpenAIProvider(
+        context.target, options, key, model_where=context.where("model"), secrets=context.secrets
+    )
 
 
 create_openai.options_model = OpenAIOptions  # type: ignore[attr-defined]

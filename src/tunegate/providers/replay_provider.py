@@ -1,4 +1,8 @@
-"""Recorded outputs from a JSONL file: `{"case_id": ..., "output": ..., "sample": 0}` a line."""
+"""Recorded outputs from a JSONL file: `{"case_id": ..., "output": ..., "sample": 0}` a line.
+
+The file comes from elsewhere (another tool, a colleague, a hand edit): every way it can be
+wrong is a ConfigError naming its line and what to write instead, never an internal error.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,15 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ..errors import ConfigError, ProviderError
+from ..errors import ConfigError, ProviderError, SourceLocation
+from ..paths import display_path
 from .base import Generation, GenerationRequest, ProviderContext, ProviderOptions
 
 __all__ = ["ReplayOptions", "ReplayProvider", "create_replay"]
+
+EXAMPLE = '{"case_id": "refund-window", "output": "45 days", "sample": 0}'
+# Samples are counted from 0 up to a suite's `repeats`; beyond this a number is a mistake.
+MAX_SAMPLE = 1_000_000
 
 
 class ReplayOptions(ProviderOptions):
@@ -26,31 +35,92 @@ class ReplayProvider:
     def __init__(self, target: str, path: Path) -> None:
         self.target = target
         self.path = path
-        raw = path.read_bytes()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{display_path(path)}: cannot read the replay file ({exc.strerror or exc}); "
+                "check its permissions"
+            ) from None
         self._digest = hashlib.sha256(raw).hexdigest()
         self._outputs: dict[tuple[str | None, str, int], str] = {}
-        for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            self._add(number, line)
+        # Split on "\n" only: str.splitlines() also splits at U+2028 and other separators,
+        # which JSON allows raw inside a string.
+        for number, line in enumerate(self._text(raw).split("\n"), start=1):
+            if line.strip():
+                self._add(number, line.rstrip("\r"))  # CRLF files (Windows editors) work
+        if not self._outputs:
+            raise ConfigError(
+                f"{display_path(path)}: the replay file holds no outputs; write one JSON object "
+                f"a line, e.g. {EXAMPLE}"
+            )
+
+    def _text(self, raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8-sig")  # a leading BOM (Windows editors) is fine
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise ConfigError(
+                f"{SourceLocation(self.path, line, column)}: not UTF-8 (byte "
+                f"0x{raw[exc.start]:02X}); save the replay file as UTF-8"
+            ) from None
 
     def _add(self, number: int, line: str) -> None:
-        where = f"{self.path}:{number}"
+        where = SourceLocation(self.path, number)
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: not valid JSON ({exc.msg}); one object a line") from None
-        if not isinstance(record, dict) or "case_id" not in record or "output" not in record:
-            raise ConfigError(f'{where}: each line needs "case_id" and "output"')
-        if not isinstance(record["output"], str):
-            raise ConfigError(f'{where}: "output" must be a string')
+            hint = (
+                "; the file looks like one JSON document: write one object a line (JSONL)"
+                if number == 1 and line.strip() in ("[", "{")
+                else f"; write one JSON object a line, e.g. {EXAMPLE}"
+            )
+            raise ConfigError(f"{where}: not valid JSON ({exc.msg}){hint}") from None
+        except (ValueError, RecursionError) as exc:  # a 5000-digit number, absurd nesting
+            raise ConfigError(
+                f"{where}: a number too long or nesting too deep to read "
+                f"({type(exc).__name__}); write one plain object a line, e.g. {EXAMPLE}"
+            ) from None
+        if not isinstance(record, dict):
+            raise ConfigError(
+                f"{where}: the line is {_json_kind(record)}, not a JSON object; "
+                f"write one object a line, e.g. {EXAMPLE}"
+            )
+        if "case_id" not in record or "output" not in record:
+            raise ConfigError(f'{where}: each line needs "case_id" and "output", e.g. {EXAMPLE}')
+        case_id, output = record["case_id"], record["output"]
+        if isinstance(case_id, int) and not isinstance(case_id, bool):
+            case_id = str(case_id)  # `id: 7` in a suite is the case "7"
+        if not isinstance(case_id, str) or not case_id:
+            raise ConfigError(
+                f'{where}: "case_id" must be the id of a case in a suite, not '
+                f"{_json_kind(case_id) if case_id != '' else 'empty'}"
+            )
+        if not isinstance(output, str):
+            raise ConfigError(
+                f'{where}: "output" must be text, not {_json_kind(output)}; '
+                "leave out a case that has no recorded output"
+            )
+        suite = record.get("suite")
+        if suite is not None and not isinstance(suite, str):
+            raise ConfigError(f'{where}: "suite" must be a suite name as text, or left out')
         sample = record.get("sample", 0)
-        if not isinstance(sample, int) or sample < 0:
-            raise ConfigError(f'{where}: "sample" must be a whole number >= 0')
-        key = (record.get("suite"), str(record["case_id"]), sample)
+        # bool is an int in Python; `"sample": true` is a mistake, not sample 1.
+        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+            raise ConfigError(f'{where}: "sample" must be a whole number >= 0, or left out')
+        if sample > MAX_SAMPLE:
+            raise ConfigError(
+                f'{where}: "sample" {sample} is beyond any suite\'s repeats; samples count '
+                "from 0 for each case"
+            )
+        key = (suite, case_id, sample)
         if key in self._outputs:
-            raise ConfigError(f"{where}: a second output for case {key[1]!r} sample {sample}")
-        self._outputs[key] = record["output"]
+            raise ConfigError(
+                f"{where}: a second output for case {case_id!r} sample {sample}; "
+                "keep one line per case and sample"
+            )
+        self._outputs[key] = output
 
     def fingerprint(self) -> Mapping[str, Any]:
         return {"provider": "replay", "sha256": self._digest}
@@ -71,12 +141,32 @@ class ReplayProvider:
         return None
 
 
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def create_replay(options: ReplayOptions, context: ProviderContext) -> ReplayProvider:
     path = Path(options.path).expanduser()
     if not path.is_absolute():
         path = context.config_dir / path
+    if path.is_dir():
+        raise ConfigError(
+            f"{context.where('path')}: replay path {display_path(path)} is a folder; "
+            "set path to a .jsonl file"
+        )
     if not path.is_file():
-        raise ConfigError(f"target '{context.target}': replay file not found at {path}")
+        raise ConfigError(
+            f"{context.where('path')}: replay file {display_path(path)} not found; "
+            "fix path (relative to the config file), or create the file"
+        )
     return ReplayProvider(context.target, path)
 
 

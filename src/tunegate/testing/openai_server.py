@@ -16,7 +16,19 @@ faults on request, by directives in the last user message (or prompt):
     [[400-ansi]]    400 whose message holds terminal escape sequences and a fake verdict
     [[surrogate]]   the reply holds a lone UTF-16 surrogate (half an emoji), as JSON allows
 
-Every request is logged with its arrival time, so tests can count calls per prompt.
+Only the real paths are served (/v1/chat/completions, /v1/completions, GET /v1/models);
+any other path is a 404, as from a real server given a base_url without /v1.
+
+Which models it knows is set at construction:
+
+    FakeOpenAIServer()                      any model id; no /v1/models (404)
+    FakeOpenAIServer(models={"a"})          only "a" (others get 404); /v1/models lists it
+    FakeOpenAIServer(listed=["m.gguf"])     any model id, but /v1/models lists only m.gguf,
+                                            as llama_cpp.server and llama-server do
+    FakeOpenAIServer(models_body=b"<html>") /v1/models answers 200 with that raw body
+
+Every completion request is logged with its arrival time, so tests can count calls per
+prompt; `model_list_requests` counts the GETs of /v1/models.
 """
 
 from __future__ import annotations
@@ -63,12 +75,18 @@ class FakeOpenAIServer:
         hang_seconds: float = 5.0,
         responder: Responder | None = None,
         models: set[str] | None = None,
+        listed: list[str] | None = None,
+        models_body: bytes | None = None,
     ) -> None:
         self.latency = latency
         self.retry_after = retry_after
         self.hang_seconds = hang_seconds
         self.responder = responder or _default_responder
         self.models = models  # None serves any model id; a set answers 404 for others
+        # What GET /v1/models lists: `listed`, else `models`, else there is no such list.
+        self.listed = listed if listed is not None else (None if models is None else sorted(models))
+        self.models_body = models_body
+        self.model_list_requests = 0
         self.requests: list[ServedRequest] = []  # answered, in order of completion
         self._arrivals: list[tuple[str, float]] = []
         self._lock = threading.Lock()
@@ -139,23 +157,33 @@ class FakeOpenAIServer:
                 return None
 
             def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._json(200, {"object": "list", "data": [{"id": "fake", "object": "model"}]})
-                else:
+                if _route(self.path) != "/v1/models":
+                    self._json(404, {"error": {"message": f"no route for GET {self.path}"}})
+                    return
+                with server._lock:
+                    server.model_list_requests += 1
+                if server.models_body is not None:
+                    self._raw(200, server.models_body, "text/html")
+                elif server.listed is None:
                     self._json(404, {"error": {"message": "not found"}})
+                else:
+                    data = [{"id": m, "object": "model", "owned_by": "fake"} for m in server.listed]
+                    self._json(200, {"object": "list", "data": data})
 
             def do_POST(self) -> None:
                 arrived = time.monotonic()
                 length = int(self.headers.get("content-length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                chat = self.path.endswith("/chat/completions")
+                route = _route(self.path)
+                chat = route == "/v1/chat/completions"
                 if chat:
                     users = [m for m in body.get("messages", []) if m.get("role") == "user"]
                     prompt = str(users[-1]["content"]) if users else ""
-                elif self.path.endswith("/completions"):
+                elif route == "/v1/completions":
                     prompt = str(body.get("prompt", ""))
                 else:
-                    self._json(404, {"error": {"message": "not found"}})
+                    # What a real server says for a path it does not serve.
+                    self._json(404, {"detail": "Not Found"})
                     return
                 auth = self.headers.get("authorization")
                 status = server._answer(self, chat, prompt, body, auth, arrived)
@@ -171,8 +199,17 @@ class FakeOpenAIServer:
                 raw = json.dumps(payload).encode()
                 if truncate:
                     raw = raw[: len(raw) // 2]
+                self._raw(status, raw, "application/json", headers)
+
+            def _raw(
+                self,
+                status: int,
+                raw: bytes,
+                content_type: str,
+                headers: dict[str, str] | None = None,
+            ) -> None:
                 self.send_response(status)
-                self.send_header("content-type", "application/json")
+                self.send_header("content-type", content_type)
                 self.send_header("content-length", str(len(raw)))
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
@@ -234,6 +271,10 @@ class FakeOpenAIServer:
         payload = _completion_payload(chat, text, body, split="split-logprobs" in directives)
         handler._json(200, payload, truncate=first("truncate"))
         return 200
+
+
+def _route(path: str) -> str:
+    return path.split("?", 1)[0].rstrip("/")
 
 
 def _tokens(text: str, split: bool) -> list[str]:
