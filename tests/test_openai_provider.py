@@ -149,7 +149,12 @@ def test_unreachable_server_is_an_error_per_case(tmp_path: Path) -> None:
     )
     assert main(["run"]) == 3  # no verdict on a target that produced nothing
     results = latest_results(tmp_path)
-    assert all(r.error and r.error.startswith("cannot reach cand") for r in results.records)
+    assert all(
+        r.error
+        and r.error.startswith(f"cannot reach cand at {url}: ")
+        and "; check that the server is running there (base_url)" in r.error
+        for r in results.records
+    )
 
 
 def test_same_target_as_base_and_candidate_calls_once(
@@ -331,3 +336,11 @@ def test_a_base_url_without_a_scheme_is_a_config_error(
     assert "'127.0.0.1:8000/v1' is not an http(s) URL; write e.g. http://127.0.0.1:8000/v1" in (
         capsys.readouterr().err
     )
+
+
+def test_an_ollama_tag_matches_its_untagged_name(tmp_path: Path) -> None:
+    # Ollama lists "llama3:latest" and serves it as "llama3" too.
+    with FakeOpenAIServer(listed=["cand-model:latest"]) as server:
+        two_case_project(tmp_path, server, base=None)
+        assert main(["run"]) == 0
+        assert server.served() == 2

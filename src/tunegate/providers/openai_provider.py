@@ -118,11 +118,15 @@ class OpenAIProvider:
                 retry_after=retry_after,
             ) from None
         except openai.APITimeoutError:
-            raise ProviderError(f"{self.target} timed out", retryable=True) from None
+            raise ProviderError(
+                f"{self.target} timed out at {self._endpoint}; raise the target's timeout "
+                "if the model is slow",
+                retryable=True,
+            ) from None
         except openai.APIConnectionError as exc:
             raise ProviderError(
-                f"cannot reach {self.target} at {self.options.base_url or 'api.openai.com'}: "
-                f"{exc.__cause__ or exc}",
+                f"cannot reach {self.target} at {self._endpoint}: {exc.__cause__ or exc}; "
+                "check that the server is running there (base_url)",
                 retryable=True,
             ) from None
         except (
@@ -136,6 +140,10 @@ class OpenAIProvider:
             raise ProviderError(
                 f"malformed response from {self.target}: {exc}", retryable=True
             ) from None
+
+    @property
+    def _endpoint(self) -> str:
+        return self._redact(self.options.base_url or "https://api.openai.com/v1")
 
     def _status_context(self, exc: Any) -> str:
         # A 404 or 405 is usually a wrong path: name the URL that was called.
@@ -164,7 +172,7 @@ class OpenAIProvider:
         ids = [one_line(shorten(self._redact(m), 80)) for m in listed]
         shown = ", ".join(ids[:SHOWN_MODELS])
         more = f" and {len(ids) - SHOWN_MODELS} more" if len(ids) > SHOWN_MODELS else ""
-        endpoint = self._redact(self.options.base_url or "api.openai.com")
+        endpoint = self._endpoint
         raise ConfigError(
             f"{self._model_where}: model '{self.options.model}' is not among the models "
             f"{endpoint} lists{did_you_mean(self.options.model, ids)}: {shown}{more}; "
