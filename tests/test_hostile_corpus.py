@@ -8,7 +8,8 @@ Each entry's expect.yaml says what must happen:
     exit: 2                    # the exit code
     message: "suites/x.yaml:3:9:"   # a substring of stdout + stderr
     pytest_exit: 2             # optional: `pytest suites/` must exit so, with the message
-    server: true               # optional: ${BASE_URL} in tunegate.yaml is a live FakeOpenAIServer
+    server: true               # optional: ${BASE_URL} in tunegate.yaml is a live FakeOpenAIServer;
+                               # a mapping passes options, e.g. {listed: [model.gguf]}
     forbid: ["\x1b"]          # optional: text that must not appear in the output or in
                                # run.log / summary.md (e.g. a raw escape character)
 
@@ -57,7 +58,10 @@ def test_hostile_input(entry: Path, tmp_path: Path) -> None:
     project = tmp_path / entry.name
     shutil.copytree(entry, project)
     (project / "expect.yaml").unlink()
-    server = FakeOpenAIServer().start() if expect.get("server") else None
+    options = expect.get("server")
+    server = None
+    if options:
+        server = FakeOpenAIServer(**(options if isinstance(options, dict) else {})).start()
     try:
         if server is not None:
             config = project / "tunegate.yaml"
