@@ -74,7 +74,9 @@ def test_sigkill_then_rerun_makes_only_unfinished_calls(tmp_path: Path) -> None:
         arrived_before = len(server._arrivals)
         assert 0 < len(done_before) < N_CASES, "the kill must land mid-run"
 
+        started = time.monotonic()
         assert main(["run"]) == 0
+        took = time.monotonic() - started
         second_run = server._arrivals[arrived_before:]
 
     asked_again = {"q" + prompt.split()[-1] for prompt, _ in second_run}
@@ -85,6 +87,13 @@ def test_sigkill_then_rerun_makes_only_unfinished_calls(tmp_path: Path) -> None:
     assert results.stats.cached == len(done_before)
     assert results.stats.calls == N_CASES - len(done_before)
     assert len(results.records) == N_CASES and all(r.passed for r in results.records)
+    # The killed run is marked, and the keys it held were freed at once, not after a lease.
+    with sqlite3.connect(store) as db:
+        assert [s for (s,) in db.execute("SELECT status FROM runs ORDER BY started_at")] == [
+            "abandoned",
+            "finished",
+        ]
+    assert took < 30
 
 
 def test_rerun_with_nothing_changed_makes_zero_calls(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from tunegate import InputError, StoreError, load_results
 from tunegate.cli import main
 from tunegate.execution import Store, generation_key
 from tunegate.providers import Generation, TokenLogprob
+from tunegate.results import SCHEMA_VERSION as RESULTS_SCHEMA
 
 from .conftest import make_project, write
 
@@ -85,7 +86,7 @@ def test_results_file_and_dataframe(tmp_path: Path) -> None:
     project(tmp_path)
     assert main(["run", "--label", "iteration-1"]) == 0
     results = load_results(tmp_path / "reports" / "latest" / "results.json")
-    assert results.schema_version == "1.0" and results.label == "iteration-1"
+    assert results.schema_version == RESULTS_SCHEMA and results.label == "iteration-1"
     a = next(r for r in results.records if r.case_id == "a")
     assert a.scores["contains"].passed and not a.scores["length"].passed
     assert a.score == pytest.approx(0.75)  # weighted: (3*1 + 1*0) / 4

@@ -2,69 +2,123 @@
 
 Each generation is committed the moment it returns, so a killed run loses only
 the calls that were in flight. WAL mode lets a report read while a run writes.
+
+Runs that share a store share work: a run claims a generation key before calling the
+model, under a lease its heartbeat renews; another run waits for that key and uses the
+result, or takes the claim over once the lease lapses. See docs/store.md.
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import hashlib
 import json
+import logging
+import math
+import os
+import secrets
+import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
+from ..paths import display_path
 from ..providers.base import Generation, TokenLogprob
 
-__all__ = ["CachedGeneration", "RunInfo", "Store", "generation_key"]
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "LEASE_ENV",
+    "SCHEMA_VERSION",
+    "CachedGeneration",
+    "Claim",
+    "ClaimState",
+    "RunInfo",
+    "Store",
+    "generation_key",
+]
 
-SCHEMA_VERSION = 1
+log = logging.getLogger("tunegate")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS generations (
-    key TEXT PRIMARY KEY,
-    target TEXT NOT NULL,
-    suite TEXT NOT NULL,
-    case_id TEXT NOT NULL,
-    sample INTEGER NOT NULL,
-    output TEXT NOT NULL,
-    finish_reason TEXT,
-    prompt_tokens INTEGER,
-    completion_tokens INTEGER,
-    logprobs_json TEXT,
-    rendered_prompt TEXT,
-    latency_s REAL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    label TEXT,
-    status TEXT NOT NULL,
-    targets_json TEXT NOT NULL,
-    suites_json TEXT NOT NULL,
-    out_dir TEXT,
-    gate_passed INTEGER
-);
-CREATE TABLE IF NOT EXISTS run_records (
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    suite TEXT NOT NULL,
-    case_id TEXT NOT NULL,
-    target TEXT NOT NULL,
-    role TEXT NOT NULL,
-    sample INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    passed INTEGER,
-    score REAL,
-    scores_json TEXT NOT NULL,
-    error TEXT,
-    PRIMARY KEY (run_id, suite, case_id, role, sample)
-);
-CREATE INDEX IF NOT EXISTS run_records_case ON run_records (suite, case_id);
-"""
+SCHEMA_VERSION = 2
+
+# A claim lives this long unless its run renews it (every third of it); a run killed
+# with SIGKILL frees its keys for other runs within one lease.
+DEFAULT_LEASE_S = 60.0
+LEASE_ENV = "TUNEGATE_LEASE_SECONDS"
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS generations (
+        key TEXT PRIMARY KEY,
+        target TEXT NOT NULL,
+        suite TEXT NOT NULL,
+        case_id TEXT NOT NULL,
+        sample INTEGER NOT NULL,
+        output TEXT NOT NULL,
+        finish_reason TEXT,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        logprobs_json TEXT,
+        rendered_prompt TEXT,
+        latency_s REAL,
+        created_at REAL NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        label TEXT,
+        status TEXT NOT NULL,
+        targets_json TEXT NOT NULL,
+        suites_json TEXT NOT NULL,
+        out_dir TEXT,
+        gate_passed INTEGER,
+        host TEXT,
+        pid INTEGER,
+        owner TEXT,
+        heartbeat_at REAL
+    )""",
+    """CREATE TABLE IF NOT EXISTS run_records (
+        run_id TEXT NOT NULL REFERENCES runs(run_id),
+        suite TEXT NOT NULL,
+        case_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        role TEXT NOT NULL,
+        sample INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        passed INTEGER,
+        score REAL,
+        scores_json TEXT NOT NULL,
+        error TEXT,
+        PRIMARY KEY (run_id, suite, case_id, role, sample)
+    )""",
+    "CREATE INDEX IF NOT EXISTS run_records_case ON run_records (suite, case_id)",
+    """CREATE TABLE IF NOT EXISTS claims (
+        key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    )""",
+)
+
+# From schema N to N+1, applied in one transaction.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE runs ADD COLUMN host TEXT",
+        "ALTER TABLE runs ADD COLUMN pid INTEGER",
+        "ALTER TABLE runs ADD COLUMN owner TEXT",
+        "ALTER TABLE runs ADD COLUMN heartbeat_at REAL",
+        _SCHEMA[-1],  # claims
+    ),
+}
+
+_MOVE_ASIDE = (
+    "it only caches model outputs and run history, so move it aside or delete it and run again"
+)
 
 
 def generation_key(
@@ -89,6 +143,21 @@ class CachedGeneration:
     latency_s: float | None
 
 
+class ClaimState(enum.Enum):
+    MINE = "mine"  # this run holds the key: generate, store, then release
+    DONE = "done"  # the generation is in the store (`Claim.cached`)
+    HELD = "held"  # another live run holds the key until `Claim.expires_at`
+    FREE = "free"  # (peek only) nobody holds the key and it is not stored
+
+
+@dataclass(frozen=True)
+class Claim:
+    state: ClaimState
+    cached: CachedGeneration | None = None
+    holder: str | None = None
+    expires_at: float | None = None
+
+
 @dataclass(frozen=True)
 class RunInfo:
     run_id: str
@@ -100,34 +169,58 @@ class RunInfo:
     suites: list[str]
     out_dir: str | None
     gate_passed: bool | None
+    host: str | None = None
+    pid: int | None = None
+    heartbeat_at: float | None = None
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    """One connection to the store. `lease_s` defaults to $TUNEGATE_LEASE_SECONDS, else 60."""
+
+    def __init__(self, path: Path, *, lease_s: float | None = None) -> None:
         self.path = path
+        self.lease_s = _lease_from_env() if lease_s is None else lease_s
+        self.host = socket.gethostname()
+        # Identifies this connection's claims and runs; unique even for two stores in one process.
+        self.owner = f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout=10000")
+            self._check_integrity()
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable against a killed process (not a power cut) and much faster.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=10000")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store at {path} was written by a newer tunegate (schema {version}); "
-                    "upgrade tunegate or point `store:` at another file"
-                )
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
+            self._migrate()
+            self._check_tables()
+            self._mark_abandoned_runs()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            self._close_quietly()
             raise StoreError(
-                f"the store at {path} cannot be used ({exc}); it only caches model outputs and "
-                "run history, so move it aside or delete it and run again"
+                f"the store at {self._shown} cannot be used ({exc}); {_MOVE_ASIDE}"
             ) from None
+        except StoreError:
+            self._close_quietly()
+            raise
+
+    @property
+    def _shown(self) -> str:
+        return display_path(self.path)
+
+    @property
+    def renew_every_s(self) -> float:
+        """How often a working run renews its claims: three renewals per lease."""
+        return self.lease_s / 3
+
+    @property
+    def poll_s(self) -> float:
+        """How often a run waiting for another run's key looks at the store."""
+        return min(0.5, self.lease_s / 10)
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -135,39 +228,149 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "the store is not open"
+        return self._db
+
+    def _close_quietly(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+
+    # opening -------------------------------------------------------------------
+
+    def _check_integrity(self) -> None:
+        # A garbled page would otherwise surface later as wrong cached outputs or as an
+        # error half-way through a paid-for run. Cost: docs/store.md.
+        try:
+            problems = [str(row[0]) for row in self.db.execute("PRAGMA quick_check(3)")]
+        except sqlite3.DatabaseError as exc:  # e.g. "database disk image is malformed"
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            raise StoreError(
+                f"the store at {self._shown} failed its integrity check "
+                f"({'; '.join(problems)}); {_MOVE_ASIDE}"
+            )
+
+    def _migrate(self) -> None:
+        if self._version() == SCHEMA_VERSION:
+            return
+        # IMMEDIATE: two runs opening an old store at once migrate it once.
+        with self._transaction():
+            version = self._version()
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store at {self._shown} was written by a newer tunegate (schema "
+                    f"{version}); upgrade tunegate or point `store:` at another file"
+                )
+            if version == 0:
+                statements: tuple[str, ...] = _SCHEMA
+            else:
+                statements = tuple(
+                    s for v in range(version, SCHEMA_VERSION) for s in _MIGRATIONS[v]
+                )
+            for statement in statements:
+                self.db.execute(statement)
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_tables(self) -> None:
+        for table, columns in _expected_columns().items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            missing = [c for c in columns if c not in have]
+            if missing:
+                raise StoreError(
+                    f"the store at {self._shown} is not a tunegate store: its table "
+                    f"'{table}' has no column {', '.join(missing)}; {_MOVE_ASIDE}"
+                )
+
+    def _mark_abandoned_runs(self) -> None:
+        """Runs left `running` by a process that is gone (killed, or its machine lost)."""
+        now = time.time()
+        running = self.db.execute(
+            "SELECT run_id, host, pid, owner, COALESCE(heartbeat_at, started_at) FROM runs"
+            " WHERE status = 'running'"
+        ).fetchall()
+        gone = [r for r in running if self._owner_gone(r[1], r[2], r[4], now)]
+        with self._transaction():
+            for run_id, _host, _pid, owner, _seen in gone:
+                self.db.execute(
+                    "UPDATE runs SET status = 'abandoned' WHERE run_id = ? AND status = 'running'",
+                    (run_id,),
+                )
+                # Its keys are free now, not only when their leases lapse.
+                self.db.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+            self.db.execute("DELETE FROM claims WHERE expires_at < ?", (now,))
+        for run_id, host, pid, _owner, _seen in gone:
+            log.info(
+                "run %s (%s pid %s) stopped without finishing: marked abandoned", run_id, host, pid
+            )
+
+    def _owner_gone(self, host: str | None, pid: int | None, seen: float, now: float) -> bool:
+        if host == self.host and pid is not None:
+            alive = _pid_alive(pid)
+            if alive is not None:
+                return not alive
+        # Another machine (or a run from before owners were recorded): only its heartbeat
+        # can tell. A live run renews it three times per lease while it generates.
+        return seen < now - self.lease_s
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def _write(self, sql: str, params: Iterable[Any]) -> None:
         try:
-            self._db.execute(sql, tuple(params))
+            self.db.execute(sql, tuple(params))
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
+            raise StoreError(f"cannot write to the store at {self._shown}: {exc}") from None
 
     # generations ---------------------------------------------------------------
 
+    _SELECT_GENERATION = (
+        # Text as bytes, decoded here: a row with invalid UTF-8 is a corrupt row to skip,
+        # not an OperationalError from the driver.
+        "SELECT CAST(output AS BLOB), CAST(finish_reason AS BLOB), prompt_tokens,"
+        " completion_tokens, CAST(logprobs_json AS BLOB), CAST(rendered_prompt AS BLOB),"
+        " latency_s, target, case_id, sample FROM generations WHERE key = ?"
+    )
+
     def get_generation(self, key: str) -> CachedGeneration | None:
+        """The stored generation, or None. A row that does not decode counts as missing
+        (with a warning): the run generates it again and overwrites it."""
         try:
-            row = self._db.execute(
-                "SELECT output, finish_reason, prompt_tokens, completion_tokens, logprobs_json,"
-                " rendered_prompt, latency_s FROM generations WHERE key = ?",
-                (key,),
-            ).fetchone()
+            row = self.db.execute(self._SELECT_GENERATION, (key,)).fetchone()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot read the store at {self.path}: {exc}") from None
-        if row is None:
+            raise StoreError(
+                f"cannot read the store at {self._shown}: {exc}; {_MOVE_ASIDE}"
+            ) from None
+        return None if row is None else self._decode(key, row, warn=True)
+
+    def _decode(self, key: str, row: tuple[Any, ...], *, warn: bool) -> CachedGeneration | None:
+        try:
+            return _decode_generation(row)
+        except (ValueError, TypeError) as exc:
+            if warn:
+                log.warning(
+                    "the store at %s holds an unreadable generation (%s %s sample %s, key %s:"
+                    " %s); generating it again",
+                    self._shown,
+                    row[7],
+                    row[8],
+                    row[9],
+                    key[:12],
+                    exc,
+                )
             return None
-        logprobs = None
-        if row[4]:
-            logprobs = [TokenLogprob(t, lp) for t, lp in json.loads(row[4])]
-        return CachedGeneration(
-            Generation(
-                text=row[0],
-                finish_reason=row[1],
-                prompt_tokens=row[2],
-                completion_tokens=row[3],
-                logprobs=logprobs,
-                rendered_prompt=row[5],
-            ),
-            row[6],
-        )
 
     def put_generation(
         self,
@@ -205,7 +408,65 @@ class Store:
         )
 
     def count_generations(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+
+    # claims --------------------------------------------------------------------
+
+    def claim(self, key: str) -> Claim:
+        """Take `key` for this run unless it is stored (DONE) or another live run holds it
+        (HELD). Atomic across processes: of two runs claiming at once, one gets MINE."""
+        try:
+            with self._transaction():
+                found = self._claim_state(key)
+                if found.state is ClaimState.FREE:
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO claims VALUES (?,?,?)",
+                        (key, self.owner, time.time() + self.lease_s),
+                    )
+                    return Claim(ClaimState.MINE)
+                return found
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot claim work in the store at {self._shown}: {exc}") from None
+
+    def peek(self, key: str) -> Claim:
+        """What `claim` would find, without taking anything: DONE, HELD or FREE."""
+        try:
+            return self._claim_state(key)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the store at {self._shown}: {exc}") from None
+
+    def _claim_state(self, key: str) -> Claim:
+        row = self.db.execute(self._SELECT_GENERATION, (key,)).fetchone()
+        if row is not None:
+            cached = self._decode(key, row, warn=False)
+            if cached is not None:  # an unreadable row is regenerated like a missing one
+                return Claim(ClaimState.DONE, cached)
+        held = self.db.execute(
+            "SELECT owner, expires_at FROM claims WHERE key = ?", (key,)
+        ).fetchone()
+        if held is not None and held[0] != self.owner and held[1] > time.time():
+            return Claim(ClaimState.HELD, holder=held[0], expires_at=held[1])
+        return Claim(ClaimState.FREE)
+
+    def release(self, key: str) -> None:
+        """Give `key` up (stored, or failed: then another run may try it)."""
+        self._write("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
+
+    def renew(self) -> None:
+        """The heartbeat: extend this run's claims and record that it is alive."""
+        now = time.time()
+        try:
+            with self._transaction():
+                self.db.execute(
+                    "UPDATE claims SET expires_at = ? WHERE owner = ?",
+                    (now + self.lease_s, self.owner),
+                )
+                self.db.execute(
+                    "UPDATE runs SET heartbeat_at = ? WHERE owner = ? AND status = 'running'",
+                    (now, self.owner),
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot write to the store at {self._shown}: {exc}") from None
 
     # runs ----------------------------------------------------------------------
 
@@ -218,17 +479,22 @@ class Store:
         suites: list[str],
         out_dir: Path,
     ) -> None:
+        now = time.time()
         self._write(
             "INSERT INTO runs (run_id, started_at, label, status, targets_json, suites_json,"
-            " out_dir) VALUES (?,?,?,?,?,?,?)",
+            " out_dir, host, pid, owner, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id,
-                time.time(),
+                now,
                 label,
                 "running",
                 json.dumps(targets),
                 json.dumps(suites),
                 str(out_dir),
+                self.host,
+                os.getpid(),
+                self.owner,
+                now,
             ),
         )
 
@@ -240,35 +506,33 @@ class Store:
 
     def add_run_records(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
         try:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO run_records VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        run_id,
-                        r["suite"],
-                        r["case_id"],
-                        r["target"],
-                        r["role"],
-                        r["sample"],
-                        r["key"],
-                        None if r["passed"] is None else int(r["passed"]),
-                        r["score"],
-                        json.dumps(r["scores"]),
-                        r["error"],
-                    )
-                    for r in rows
-                ],
-            )
-            self._db.execute("COMMIT")
+            with self._transaction():
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO run_records VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            run_id,
+                            r["suite"],
+                            r["case_id"],
+                            r["target"],
+                            r["role"],
+                            r["sample"],
+                            r["key"],
+                            None if r["passed"] is None else int(r["passed"]),
+                            r["score"],
+                            json.dumps(r["scores"]),
+                            r["error"],
+                        )
+                        for r in rows
+                    ],
+                )
         except sqlite3.DatabaseError as exc:
-            self._db.execute("ROLLBACK")
-            raise StoreError(f"cannot write to the store at {self.path}: {exc}") from None
+            raise StoreError(f"cannot write to the store at {self._shown}: {exc}") from None
 
     def runs(self) -> list[RunInfo]:
-        rows = self._db.execute(
+        rows = self.db.execute(
             "SELECT run_id, started_at, finished_at, label, status, targets_json, suites_json,"
-            " out_dir, gate_passed FROM runs ORDER BY started_at"
+            " out_dir, gate_passed, host, pid, heartbeat_at FROM runs ORDER BY started_at"
         ).fetchall()
         return [
             RunInfo(
@@ -281,6 +545,102 @@ class Store:
                 suites=json.loads(r[6]),
                 out_dir=r[7],
                 gate_passed=None if r[8] is None else bool(r[8]),
+                host=r[9],
+                pid=r[10],
+                heartbeat_at=r[11],
             )
             for r in rows
         ]
+
+
+def _decode_generation(row: tuple[Any, ...]) -> CachedGeneration:
+    """A stored row back into a Generation; ValueError/TypeError when it does not decode."""
+    text = _text(row[0])
+    if text is None:
+        raise ValueError("no output")
+    logprobs = None
+    raw = _text(row[4])
+    if raw:
+        logprobs = [TokenLogprob(_token(t), _number(lp)) for t, lp in json.loads(raw)]
+    return CachedGeneration(
+        Generation(
+            text=text,
+            finish_reason=_text(row[1]),
+            prompt_tokens=_count(row[2]),
+            completion_tokens=_count(row[3]),
+            logprobs=logprobs,
+            rendered_prompt=_text(row[5]),
+        ),
+        _number(row[6]),
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, bytes):
+        raise TypeError(f"a text column holds {type(value).__name__}")
+    return value.decode("utf-8")  # UnicodeDecodeError is a ValueError
+
+
+def _token(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"a log-probability token is {type(value).__name__}")
+    return value
+
+
+def _count(value: Any) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"a token count is {type(value).__name__}")
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"a number is {type(value).__name__}")
+    return float(value)
+
+
+def _pid_alive(pid: int) -> bool | None:
+    """Whether a process of this machine is alive; None where that cannot be asked."""
+    if os.name != "posix":
+        return None  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists, owned by another user
+        return True
+    try:  # a killed process its parent has not reaped yet is a zombie: gone for us
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _lease_from_env() -> float:
+    raw = os.environ.get(LEASE_ENV)
+    if raw is None:
+        return DEFAULT_LEASE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(
+            f"{LEASE_ENV}={raw!r} is not a number of seconds above 0; unset it to use "
+            f"the default ({DEFAULT_LEASE_S:g})"
+        )
+    return value
+
+
+@cache
+def _expected_columns() -> dict[str, tuple[str, ...]]:
+    """Each table's columns, read from the schema itself so the two never disagree."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        for statement in _SCHEMA:
+            db.execute(statement)
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: tuple(r[1] for r in db.execute(f"PRAGMA table_info({t})")) for t in tables}

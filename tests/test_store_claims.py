@@ -1,0 +1,143 @@
+"""Claims, leases and run ownership: two Store connections on one file, as two runs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tunegate.execution import Store
+from tunegate.execution.store import ClaimState
+from tunegate.providers import Generation
+
+
+def put(store: Store, key: str, text: str = "out") -> None:
+    store.put_generation(
+        key,
+        target="t",
+        suite="s",
+        case_id="c",
+        sample=0,
+        generation=Generation(text),
+        latency_s=0.1,
+    )
+
+
+def test_one_run_claims_a_key_the_other_waits_then_uses_its_result(tmp_path: Path) -> None:
+    with Store(tmp_path / "t.db") as a, Store(tmp_path / "t.db") as b:
+        assert a.claim("k").state is ClaimState.MINE
+        assert a.claim("k").state is ClaimState.MINE  # claiming again is harmless
+        held = b.claim("k")
+        assert held.state is ClaimState.HELD and held.holder == a.owner
+        assert b.peek("k").state is ClaimState.HELD
+        put(a, "k", "from a")
+        a.release("k")
+        done = b.claim("k")
+        assert done.state is ClaimState.DONE
+        assert done.cached is not None and done.cached.generation.text == "from a"
+
+
+def test_a_released_claim_without_a_result_goes_to_the_other_run(tmp_path: Path) -> None:
+    # A failed generation is not cached: releasing lets the other run try it.
+    with Store(tmp_path / "t.db") as a, Store(tmp_path / "t.db") as b:
+        assert a.claim("k").state is ClaimState.MINE
+        a.release("k")
+        assert b.peek("k").state is ClaimState.FREE
+        assert b.claim("k").state is ClaimState.MINE
+        assert a.claim("k").state is ClaimState.HELD
+        b.release("other-key")  # releasing what one does not hold changes nothing
+        a.release("k")  # nor releasing another run's claim
+        assert a.claim("k").state is ClaimState.HELD
+
+
+def test_a_lease_lapses_unless_renewed(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with (
+        Store(path, lease_s=1.0) as working,
+        Store(path, lease_s=1.0) as stalled,
+        Store(path, lease_s=1.0) as other,
+    ):
+        assert working.claim("renewed").state is ClaimState.MINE
+        assert stalled.claim("lapsed").state is ClaimState.MINE
+        for _ in range(4):  # a heartbeat, as the runner beats: three times per lease
+            time.sleep(0.3)
+            working.renew()
+        assert other.claim("renewed").state is ClaimState.HELD
+        assert other.claim("lapsed").state is ClaimState.MINE  # taken over
+        assert stalled.claim("lapsed").state is ClaimState.HELD
+
+
+def start_run(store: Store, run_id: str) -> None:
+    store.start_run(run_id, label=None, targets={}, suites=["s"], out_dir=Path("reports"))
+
+
+def statuses(path: Path) -> dict[str, str]:
+    with sqlite3.connect(path) as db:
+        rows = dict(db.execute("SELECT run_id, status FROM runs").fetchall())
+    db.close()
+    return rows
+
+
+def test_runs_of_dead_processes_are_marked_abandoned_when_the_store_opens(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.db"
+    with Store(path) as live:
+        start_run(live, "alive")  # this process
+    # A run that was started by a process that has exited since.
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from tunegate.execution import Store\n"
+            "s = Store(Path(sys.argv[1]))\n"
+            "s.start_run('dead', label=None, targets={}, suites=[], out_dir=Path('r'))\n"
+            "s.claim('k')\n",
+            str(path),
+        ],
+        check=True,
+    )
+    assert child.returncode == 0
+    now = time.time()
+    with sqlite3.connect(path) as db:
+        # Runs of another machine: only the heartbeat tells whether they are alive.
+        for run_id, heartbeat in (("far-stale", now - 3600), ("far-fresh", now - 5)):
+            db.execute(
+                "INSERT INTO runs (run_id, started_at, status, targets_json, suites_json, host,"
+                " pid, owner, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (run_id, now - 7200, "running", "{}", "[]", "elsewhere", 1, run_id, heartbeat),
+            )
+    db.close()
+    assert statuses(path) == dict.fromkeys(["alive", "dead", "far-stale", "far-fresh"], "running")
+
+    with Store(path) as store:
+        assert store.peek("k").state is ClaimState.FREE  # the dead run's claim is gone
+        runs = {r.run_id: r for r in store.runs()}
+    assert statuses(path) == {
+        "alive": "running",
+        "dead": "abandoned",
+        "far-stale": "abandoned",
+        "far-fresh": "running",
+    }
+    assert runs["alive"].host == socket.gethostname() and runs["alive"].pid == os.getpid()
+
+
+def test_the_heartbeat_keeps_a_run_of_another_machine_alive(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with Store(path, lease_s=1.0) as store:
+        start_run(store, "r")
+        with sqlite3.connect(path) as db:  # as seen from here, its pid means nothing
+            db.execute("UPDATE runs SET host = 'elsewhere'")
+        db.close()
+        for _ in range(3):
+            time.sleep(0.4)
+            store.renew()
+            Store(path, lease_s=1.0).close()
+            assert statuses(path) == {"r": "running"}
+        time.sleep(1.2)
+        Store(path, lease_s=1.0).close()
+        assert statuses(path) == {"r": "abandoned"}
