@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
+from typing import ClassVar
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from tunegate.metrics import MetricInput, get_metric, metric_names
+from tunegate.metrics import (
+    MetricError,
+    MetricInput,
+    MetricResult,
+    get_metric,
+    metric_names,
+    value_range,
+)
 
 
 def score(name: str, output: str, reference: str | None = None, **args: object) -> float:
@@ -21,7 +33,9 @@ def score(name: str, output: str, reference: str | None = None, **args: object) 
 
 
 def test_builtins_are_registered() -> None:
-    assert {"exact", "contains", "not_contains", "regex", "length"} <= set(metric_names())
+    assert {"exact", "contains", "not_contains", "regex", "length", "non_empty"} <= set(
+        metric_names()
+    )
 
 
 def test_examples() -> None:
@@ -77,8 +91,6 @@ def test_exact_matches_itself_and_regex_negation_flips(output: str) -> None:
 
 
 def test_a_registered_metric_is_usable_from_a_suite(tmp_path: Path) -> None:
-    from typing import ClassVar
-
     from tunegate import load_suite
     from tunegate.metrics import MetricArgs, MetricResult, register_metric
 
@@ -102,3 +114,140 @@ def test_a_registered_metric_is_usable_from_a_suite(tmp_path: Path) -> None:
     suite = load_suite(path)
     assert suite.cases[0].checks[0].metric == "shout"
     assert score("shout", "HELLO there") == 1.0
+
+
+def test_non_empty_fails_empty_and_whitespace_output() -> None:
+    assert score("non_empty", "ok") == 1.0
+    metric = get_metric("non_empty")
+    assert metric is not None
+    result = metric.score(MetricInput(output=" \n\t ", prompt="p"), metric.args_model())
+    assert result == MetricResult(0.0, "empty output")  # type: ignore[comparison-overlap]
+
+
+def test_regex_uses_an_engine_that_stops() -> None:
+    # ^(a|a)+$ on 40 a's and a "!" backtracks for hours with Python's re.
+    metric = get_metric("regex")
+    assert metric is not None
+    args = metric.args_model.model_validate({"pattern": "^(a|a)+$", "timeout": 0.2})
+    started = time.perf_counter()
+    with pytest.raises(MetricError, match=r"took over 0.2 s on this output"):
+        metric.score(MetricInput(output="a" * 40 + "!", prompt="p"), args)
+    assert time.perf_counter() - started < 2
+
+
+def test_regex_validation_and_matching_share_the_engine() -> None:
+    # \p{L} is valid for the regex package (and invalid for re): what validates, runs.
+    assert score("regex", "été", pattern=r"^\p{L}+$") == 1.0
+    metric = get_metric("regex")
+    assert metric is not None
+    for bad in (
+        {"pattern": "a{99999999999999}"},
+        {"pattern": "a", "timeout": 0},
+        {"pattern": "a", "timeout": 11},
+        {"pattern": "a", "timeout": float("nan")},
+    ):
+        with pytest.raises(ValidationError):
+            metric.args_model.model_validate(bad)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"), "1", None])
+def test_a_metric_result_must_be_a_finite_number(value: object) -> None:
+    with pytest.raises(MetricError, match="the metric returned"):
+        MetricResult(value)  # type: ignore[arg-type]
+
+
+def test_value_range_defaults_to_zero_to_one() -> None:
+    class Plain:
+        pass
+
+    class Wide:
+        value_range = (-1, 5)
+
+    assert value_range(Plain()) == (0.0, 1.0)  # type: ignore[arg-type]
+    assert value_range(Wide()) == (-1.0, 5.0)  # type: ignore[arg-type]
+
+
+SCORED_SUITE = """
+name: s
+cases:
+  - id: a
+    prompt: p
+    checks:
+      - {metric: regex, args: {pattern: "^(a|a)+$", timeout: 0.2}}
+      - {metric: weird, threshold: 0}
+"""
+
+
+def test_a_metric_that_cannot_score_makes_its_check_unscored(tmp_path: Path) -> None:
+    # Through the real scoring path: a timeout or a NaN is an error on the check, not a pass.
+    from tunegate import load_suite
+    from tunegate.execution.scoring import score_output
+    from tunegate.metrics import MetricArgs, register_metric
+
+    class Weird:
+        name: ClassVar[str] = "weird"
+        args_model: ClassVar[type[MetricArgs]] = MetricArgs
+        default_threshold: ClassVar[float] = 0.5
+        description: ClassVar[str] = "returns infinity"
+
+        def score(self, sample: MetricInput, args: MetricArgs) -> MetricResult:
+            return MetricResult(float("inf"))
+
+    register_metric(Weird())
+    path = tmp_path / "s.yaml"
+    path.write_text(SCORED_SUITE)
+    case = load_suite(path).cases[0]
+    scores = asyncio.run(score_output(case, "a" * 40 + "!"))
+    assert scores["regex"].value is None and not scores["regex"].passed
+    assert "took over 0.2 s" in (scores["regex"].reason or "")
+    assert scores["weird"].value is None and not scores["weird"].passed
+    assert "not a finite number" in (scores["weird"].reason or "")
+    assert scores["non_empty"].passed
+
+
+def load_checks(tmp_path: Path, text: str) -> list[list[str]]:
+    from tunegate import load_suite
+
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return [[c.name for c in case.checks] for case in load_suite(path).cases]
+
+
+def test_every_case_gets_non_empty_unless_empty_output_is_allowed(tmp_path: Path) -> None:
+    assert load_checks(
+        tmp_path,
+        """
+name: s
+cases:
+  - {id: a, prompt: p}
+  - {id: b, prompt: p, allow_empty_output: true}
+  - {id: c, prompt: p, checks: [{metric: non_empty, weight: 2}]}
+""",
+    ) == [["non_empty"], [], ["non_empty"]]
+    assert load_checks(
+        tmp_path,
+        """
+name: s
+defaults:
+  allow_empty_output: true
+  checks: [{metric: length, args: {max: 5}}]
+cases:
+  - {id: a, prompt: p}
+  - {id: b, prompt: p, allow_empty_output: false}
+""",
+    ) == [["length"], ["length", "non_empty"]]
+
+
+def test_the_built_in_check_leaves_the_weighted_score_alone(tmp_path: Path) -> None:
+    from tunegate import load_suite
+    from tunegate.execution.scoring import score_output, weighted_score
+
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\ncases:\n  - {id: a, prompt: p, checks: [{metric: length, args: {max: 3}}]}\n"
+    )
+    case = load_suite(path).cases[0]
+    empty = asyncio.run(score_output(case, "  "))
+    assert empty["length"].passed and not empty["non_empty"].passed
+    assert empty["non_empty"].reason == "empty output"
+    assert weighted_score(list(empty.values())) == 1.0

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tunegate import SuiteError, load_suite, load_suites
-from tunegate.suite import suite_json_schema
+from tunegate.suite import suite_json_schema, yaml_source
 
 from .conftest import write
 
@@ -64,7 +66,7 @@ def test_good_suite_expands_templates_and_inherits_defaults(tmp_path: Path) -> N
         ("system", "Be brief."),
         ("user", "Policy: 45 days.\nQ: How long do I have?"),
     )
-    assert [c.name for c in refund.checks] == ["contains", "length"]
+    assert [c.name for c in refund.checks] == ["contains", "length", "non_empty"]
     expanded = suite.cases[2]
     assert expanded.template_id == "eligible"
     assert expanded.vars == {"group": "A woman", "thing": "rentals"}
@@ -106,7 +108,8 @@ BAD_SUITES = [
             refrence: x
         """,
         "s.yaml:5:5: unknown key 'refrence' (did you mean 'reference'?); allowed keys: "
-        "checks, context, id, messages, params, prompt, reference, repeats, system, tags, vars",
+        "allow_empty_output, checks, context, id, messages, params, prompt, reference, repeats, "
+        "system, tags, vars",
     ),
     (
         "unknown top-level key",
@@ -204,7 +207,7 @@ BAD_SUITES = [
                 args: {pattern: "(unclosed"}
         """,
         "s.yaml:7:25: cases[0].checks[0].args.pattern: invalid regular expression: "
-        "missing ), unterminated subpattern",
+        "missing ) at position 9",
     ),
     (
         "both prompt and messages",
@@ -304,7 +307,7 @@ BAD_SUITES = [
         cases:
           - {id: a, prompt: p, repeats: !!int three}
         """,
-        "s.yaml:3:33: 'three' is not a valid !!int; remove the tag or fix the value",
+        "s.yaml:3:33: 'three' is not a valid !!int; fix the value, remove the tag",
     ),
     (
         "top level is a list",
@@ -347,6 +350,240 @@ BAD_SUITES = [
             vars: {x: one}
         """,
         "s.yaml:5:11: cases[0].vars: each variable needs a list of values, e.g. group: [a, b]",
+    ),
+    (
+        "NaN threshold",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: p
+            checks:
+              - {metric: contains, args: {text: x}, threshold: .nan}
+        """,
+        "s.yaml:6:56: .nan is not a usable number here",
+    ),
+    (
+        "infinite weight",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: p
+            checks:
+              - {metric: contains, args: {text: x}, weight: .inf}
+        """,
+        "s.yaml:6:53: .inf is not a usable number here",
+    ),
+    (
+        "a number too large for a float",
+        """
+        name: demo
+        defaults:
+          params: {temperature: 1e999}
+        cases:
+          - {id: a, prompt: p}
+        """,
+        "s.yaml:3:25: defaults.params.temperature: Input should be a finite number",
+    ),
+    (
+        "NaN written as text",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: p
+            checks:
+              - {metric: contains, args: {text: x}, threshold: "nan"}
+        """,
+        "s.yaml:6:56: cases[0].checks[0].threshold: Input should be a finite number",
+    ),
+    (
+        "NaN as a var value",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: "{x}"
+            vars: {x: [1, .nan]}
+        """,
+        "s.yaml:5:19: .nan is not a usable number here",
+    ),
+    (
+        "threshold below the metric's range",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: p
+            checks:
+              - {metric: contains, args: {text: x}, threshold: -1}
+        """,
+        "s.yaml:6:56: threshold -1 lies outside the values contains gives (0 to 1), so the "
+        "check would pass or fail every output; use a threshold from 0 to 1",
+    ),
+    (
+        "threshold above the metric's range",
+        """
+        name: demo
+        defaults:
+          checks: [{metric: length, args: {max: 5}, threshold: 1.5}]
+        cases:
+          - {id: a, prompt: p}
+        """,
+        "s.yaml:3:56: threshold 1.5 lies outside the values length gives (0 to 1)",
+    ),
+    (
+        "a number where a text or list of texts goes",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: p
+            checks:
+              - metric: contains
+                args: {text: 45}
+        """,
+        "s.yaml:7:22: cases[0].checks[0].args.text: Input should be a valid string or a valid "
+        "list (got 45)",
+    ),
+    (
+        "a list item of the wrong type",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: p
+            checks:
+              - metric: contains
+                args: {text: [a, [b]]}
+        """,
+        "s.yaml:7:26: cases[0].checks[0].args.text[1]: Input should be a valid string",
+    ),
+    (
+        "vars of the wrong shape",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: "{x}"
+            vars: {x: [[nested]]}
+        """,
+        "s.yaml:5:16: cases[0].vars.x[0]: Input should be a valid string",
+    ),
+    (
+        "contains with neither text nor reference",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: p
+            checks:
+              - metric: contains
+        """,
+        "s.yaml:6:9: contains has no text to look for: set args.text or give the case a "
+        "reference (as written, it fails every sample)",
+    ),
+    (
+        "a default exact check on a case without reference",
+        """
+        name: demo
+        defaults:
+          checks: [{metric: exact}]
+        cases:
+          - {id: a, prompt: p, reference: r}
+          - {id: b, prompt: p}
+        """,
+        "s.yaml:3:12: exact has nothing to compare with: set args.text or give the case a "
+        "reference; case 'b' has none",
+    ),
+    (
+        "not_contains with an empty text",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: p
+            checks:
+              - {metric: not_contains, args: {text: ["as an ai", ""]}}
+        """,
+        "s.yaml:6:45: cases[0].checks[0].args.text: text must not be empty, nor hold an empty",
+    ),
+    (
+        "a var that makes a check's pattern invalid",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: "{s}"
+            vars: {s: [ok, "("]}
+            checks:
+              - {metric: regex, args: {pattern: "x{s}"}}
+        """,
+        "s.yaml:7:41: cases[0].checks[0].args.pattern: invalid regular expression: missing ) at "
+        "position 2 (got 'x(') (with vars s='(')",
+    ),
+    (
+        "a var that empties a check's text",
+        """
+        name: demo
+        defaults:
+          checks: [{metric: contains, args: {text: "{s}"}}]
+        cases:
+          - id: a
+            prompt: "{s}"
+            vars: {s: [""]}
+        """,
+        "s.yaml:3:44: defaults.checks[0].args.text: text must not be empty, nor hold an empty "
+        "string (got '') (with vars s='')",
+    ),
+    (
+        "vars that expand past max_cases",
+        "name: demo\ncases:\n  - id: a\n    prompt: '{x}{y}{z}'\n    vars:\n"
+        + "".join(f"      {c}: [{', '.join(f'{c}{i}' for i in range(100))}]\n" for c in "xyz"),
+        "s.yaml:6:7: case 'a' makes 1,000,000 cases (100 × 100 × 100), which brings the suite to "
+        "1,000,000, over its limit of 10,000 (max_cases); use fewer values, or raise the limit "
+        "with `max_cases: 1000000` at the top of the suite",
+    ),
+    (
+        "cases that together pass max_cases",
+        """
+        name: demo
+        max_cases: 5
+        cases:
+          - {id: a, prompt: "{x}", vars: {x: [1, 2, 3]}}
+          - {id: b, prompt: "{x}", vars: [{x: 1}, {x: 2}, {x: 3}]}
+        """,
+        "s.yaml:5:34: case 'b' makes 3 cases (3), which brings the suite to 6, over its limit of 5 "
+        "(max_cases); use fewer values, or raise the limit with `max_cases: 6`",
+    ),
+    (
+        "a max_cases beyond the hard limit",
+        """
+        name: demo
+        max_cases: 2000000
+        cases:
+          - {id: a, prompt: p}
+        """,
+        "s.yaml:2:12: max_cases: Input should be less than or equal to 1000000",
+    ),
+    (
+        "a key written twice beside a merge key",
+        """
+        name: demo
+        cases:
+          - &c1 {id: a, prompt: p}
+          - {<<: *c1, id: b, id: c}
+        """,
+        "s.yaml:4:22: duplicate key 'id' (each key may appear once)",
+    ),
+    (
+        "an alias to itself",
+        """
+        name: demo
+        cases: &x [*x]
+        """,
+        "s.yaml:2:8: this anchor contains an alias to itself",
     ),
     (
         "vars rows with different keys",
@@ -425,15 +662,128 @@ def test_yes_and_no_stay_text_as_in_yaml_1_2(tmp_path: Path) -> None:
     assert suite.cases[0].checks[0].args.ignore_case is True  # type: ignore[attr-defined]
 
 
-def test_alias_bomb_is_refused(tmp_path: Path) -> None:
+def test_alias_bomb_is_refused_at_once_naming_the_anchor(tmp_path: Path) -> None:
+    # 10^9 values once expanded; before, conversion ran for 19 s and 500 MB first.
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 9):
         refs = ", ".join([f"*a{i - 1}"] * 10)
         lines.append(f"a{i}: &a{i} [{refs}]")
     lines.append("name: bomb\ncases: *a8")
     path = write(tmp_path / "s.yaml", "\n".join(lines) + "\n")
-    with pytest.raises(SuiteError, match=r"^s.yaml: expands to more than 2,000,000 values"):
+    started = time.perf_counter()
+    with pytest.raises(SuiteError) as info:
         load_suite(path)
+    assert time.perf_counter() - started < 0.5
+    assert str(info.value) == (
+        "s.yaml:6:5: this value expands to 1,111,111 values through aliases, more than the "
+        "1,000,000 a file may hold (an alias bomb?); use fewer aliases or split the file"
+    )
+
+
+def test_vars_limit_is_checked_before_expanding(tmp_path: Path) -> None:
+    # 4 × 100 values ended in MemoryError; the count is known before anything is built.
+    values = "[" + ", ".join(str(i) for i in range(100)) + "]"
+    text = "name: demo\ncases:\n  - id: a\n    prompt: p\n    vars:\n"
+    text += "".join(f"      {name}: {values}\n" for name in "abcd")
+    started = time.perf_counter()
+    with pytest.raises(SuiteError, match=r"makes 100,000,000 cases \(100 × 100 × 100 × 100\)"):
+        load_suite(write(tmp_path / "s.yaml", text))
+    assert time.perf_counter() - started < 0.5
+
+
+def test_max_cases_can_be_raised(tmp_path: Path) -> None:
+    values = "[" + ", ".join(str(i) for i in range(150)) + "]"
+    text = "name: demo\nmax_cases: 22500\ncases:\n  - id: a\n    prompt: '{x}{y}'\n"
+    text += f"    vars: {{x: {values}, y: {values}}}\n"
+    assert len(load_suite(write(tmp_path / "s.yaml", text)).cases) == 22500
+
+
+def test_merge_key_override_is_not_a_duplicate(tmp_path: Path) -> None:
+    suite = load_suite(
+        write(
+            tmp_path / "s.yaml",
+            """
+            name: demo
+            cases:
+              - &c1 {id: a, prompt: p, tags: [x]}
+              - {<<: *c1, id: b}
+              - <<: [{id: z, prompt: first wins}, *c1]
+                id: c
+              - {<<: *c1, id: d}
+            """,
+        )
+    )
+    assert [(c.id, c.prompt, c.tags) for c in suite.cases] == [
+        ("a", "p", ("x",)),
+        ("b", "p", ("x",)),
+        ("c", "first wins", ("x",)),
+        ("d", "p", ("x",)),
+    ]
+
+
+BINARY_SUITES = [
+    (
+        "NUL byte",
+        b'name: demo\ncases:\n  - {id: a, prompt: "x\x00y"}\n',
+        "s.yaml:3:23: control character NUL (U+0000) is not allowed in YAML; delete it, or write "
+        'it as the escape "\\x00" inside a double-quoted string',
+    ),
+    (
+        "ESC byte after a multi-byte character",
+        "name: demo\ncases:\n  - id: a\n    prompt: café \x1b[31mred\n".encode(),
+        "s.yaml:4:18: control character ESC (U+001B) is not allowed in YAML",
+    ),
+    (
+        "DEL",
+        b"name: demo\x7f\ncases: []\n",
+        "s.yaml:1:11: control character DEL (U+007F) is not allowed in YAML",
+    ),
+    (
+        "a noncharacter",
+        "name: demo\ncases:\n  - {id: a, prompt: \ufffe}\n".encode(),
+        "s.yaml:3:21: character U+FFFE is not allowed in YAML; delete it",
+    ),
+    (
+        "not UTF-8",
+        b"name: demo\ncases:\n  - {id: a, prompt: caf\xe9}\n",
+        "s.yaml:3:24: not UTF-8 text (byte 0xe9: invalid continuation byte); save the file as "
+        "UTF-8",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [(d, e) for _, d, e in BINARY_SUITES],
+    ids=[n for n, _, _ in BINARY_SUITES],
+)
+def test_unreadable_text_is_a_positioned_error(tmp_path: Path, data: bytes, expected: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_bytes(data)
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert str(info.value).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("loader", "where"),
+    [(getattr(yaml, "CSafeLoader", yaml.SafeLoader), "3:27"), (yaml.SafeLoader, "3:21")],
+    ids=["libyaml", "pure-python"],
+)
+def test_a_lone_surrogate_escape_never_reaches_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loader: type, where: str
+) -> None:
+    # PyYAML's own parser turns "\ud83d" into text that no UTF-8 store can hold.
+    monkeypatch.setattr(yaml_source, "_SAFE_LOADER", loader)
+    path = write(tmp_path / "s.yaml", 'name: demo\ncases:\n  - {id: a, prompt: "half \\ud83d"}\n')
+    with pytest.raises(SuiteError, match=rf"^s.yaml:{where}: lone surrogate .*write the whole"):
+        load_suite(path)
+
+
+def test_a_folder_named_like_a_suite(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").mkdir()
+    with pytest.raises(SuiteError, match=r"^x.yaml: is a folder, not a YAML file$"):
+        load_suite(tmp_path / "x.yaml")
 
 
 def test_absurd_nesting_is_refused(tmp_path: Path) -> None:
@@ -451,3 +801,15 @@ def test_folder_without_suites(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(SuiteError, match=r"^empty: no suite files"):
         load_suites([tmp_path / "empty"])
+
+
+@pytest.mark.parametrize(
+    "loader", [getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader], ids=["c", "py"]
+)
+def test_reader_error_positions_agree_between_parsers(loader: type) -> None:
+    # The pre-scan catches these first; the parser's own error is the fallback, and
+    # libyaml counts bytes where PyYAML counts characters.
+    text = "name: é\r\nb: ü \x1b\n"
+    with pytest.raises(yaml.reader.ReaderError) as info:
+        yaml.compose(text, Loader=loader)
+    assert yaml_source._reader_error_position(text, info.value) == (2, 6)

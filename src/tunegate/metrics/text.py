@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar, Literal
 
+import regex
 from pydantic import Field, field_validator, model_validator
 
-from .base import MetricArgs, MetricInput, MetricResult
+from .base import MetricArgs, MetricError, MetricInput, MetricResult
 from .registry import register_metric
 
-__all__ = ["Contains", "Exact", "Length", "NotContains", "Regex"]
+__all__ = ["Contains", "Exact", "Length", "NonEmpty", "NotContains", "Regex"]
+
+# A user's pattern runs on untrusted output; some patterns backtrack for hours (^(a|a)+$).
+REGEX_TIMEOUT = 1.0
+REGEX_MAX_TIMEOUT = 10.0
 
 
 def _norm(text: str, ignore_case: bool) -> str:
@@ -25,6 +29,11 @@ class ExactArgs(MetricArgs):
     text: str | None = Field(None, description="Expected output; defaults to the case's reference.")
     ignore_case: bool = False
     strip: bool = True
+
+    def missing_input(self, *, reference: str | None) -> str | None:
+        if self.text is None and reference is None:
+            return "exact has nothing to compare with: set args.text or give the case a reference"
+        return None
 
 
 class Exact:
@@ -54,9 +63,20 @@ class ContainsArgs(MetricArgs):
     @field_validator("text")
     @classmethod
     def _non_empty(cls, value: str | list[str] | None) -> str | list[str] | None:
-        if value is not None and not [t for t in _as_list(value) if t]:
-            raise ValueError("text must not be empty")
-        return value
+        return None if value is None else _no_empty_text(value)
+
+    def missing_input(self, *, reference: str | None) -> str | None:
+        if self.text is None and reference is None:
+            return "contains has no text to look for: set args.text or give the case a reference"
+        return None
+
+
+def _no_empty_text(value: str | list[str]) -> str | list[str]:
+    # An empty needle is found in every output: `contains` would always pass and
+    # `not_contains` always fail.
+    if not _as_list(value) or any(t == "" for t in _as_list(value)):
+        raise ValueError("text must not be empty, nor hold an empty string")
+    return value
 
 
 class Contains:
@@ -82,6 +102,11 @@ class NotContainsArgs(MetricArgs):
     text: str | list[str] = Field(description="Text(s) that must not appear.")
     ignore_case: bool = True
 
+    @field_validator("text")
+    @classmethod
+    def _non_empty(cls, value: str | list[str]) -> str | list[str]:
+        return _no_empty_text(value)
+
 
 class NotContains:
     name: ClassVar[str] = "not_contains"
@@ -98,17 +123,27 @@ class NotContains:
 
 
 class RegexArgs(MetricArgs):
-    pattern: str = Field(description="Python regular expression, searched anywhere in the output.")
+    pattern: str = Field(
+        description="Regular expression (the `regex` package, a superset of Python's `re`), "
+        "searched anywhere in the output."
+    )
     ignore_case: bool = False
     full_match: bool = False
     negate: bool = False
+    timeout: float = Field(
+        REGEX_TIMEOUT,
+        gt=0,
+        le=REGEX_MAX_TIMEOUT,
+        description="Seconds one match may take; past it the check is an error, not a pass.",
+    )
 
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
+        # The same engine as `score`, so what validates also runs.
         try:
-            re.compile(value)
-        except re.error as exc:
+            regex.compile(value)
+        except (regex.error, OverflowError, ValueError) as exc:
             raise ValueError(f"invalid regular expression: {exc}") from None
         return value
 
@@ -120,14 +155,17 @@ class Regex:
     description: ClassVar[str] = "The pattern matches (or, with negate, does not)."
 
     def score(self, sample: MetricInput, args: RegexArgs) -> MetricResult:
-        flags = re.IGNORECASE if args.ignore_case else 0
-        text = sample.output.strip()
-        if args.full_match:
-            matched = re.fullmatch(args.pattern, text, flags) is not None
-        else:
-            matched = re.search(args.pattern, text, flags) is not None
-        ok = matched != args.negate
-        if ok:
+        compiled = regex.compile(args.pattern, regex.IGNORECASE if args.ignore_case else 0)
+        match = compiled.fullmatch if args.full_match else compiled.search
+        try:
+            matched = match(sample.output.strip(), timeout=args.timeout) is not None
+        except TimeoutError:
+            raise MetricError(
+                f"/{args.pattern}/ took over {args.timeout:g} s on this output (nested repeats "
+                "such as (a|a)+ backtrack exponentially); simplify the pattern or raise "
+                f"args.timeout (at most {REGEX_MAX_TIMEOUT:g})"
+            ) from None
+        if matched != args.negate:
             return MetricResult(1.0)
         verb = "matched" if args.negate else "did not match"
         return MetricResult(0.0, f"{verb} /{args.pattern}/")
@@ -163,5 +201,23 @@ class Length:
         return MetricResult(1.0)
 
 
-for _metric in (Exact(), Contains(), NotContains(), Regex(), Length()):
+class NonEmptyArgs(MetricArgs):
+    pass
+
+
+class NonEmpty:
+    """Added to every case by the loader unless the suite sets `allow_empty_output: true`."""
+
+    name: ClassVar[str] = "non_empty"
+    args_model: ClassVar[type[MetricArgs]] = NonEmptyArgs
+    default_threshold: ClassVar[float] = 1.0
+    description: ClassVar[str] = "The output has a character other than whitespace."
+
+    def score(self, sample: MetricInput, args: NonEmptyArgs) -> MetricResult:
+        if sample.output.strip():
+            return MetricResult(1.0)
+        return MetricResult(0.0, "empty output")
+
+
+for _metric in (Exact(), Contains(), NotContains(), Regex(), Length(), NonEmpty()):
     register_metric(_metric)

@@ -4,7 +4,7 @@ Errors name file:line:column. Everything downstream consumes `Suite`, `Case` and
 `ResolvedCheck`; the YAML helpers are public for the project config, which shares them.
 """
 
-from .cases import Case, ResolvedCheck, Suite
+from .cases import Case, ResolvedCheck, Suite, SuiteWarning
 from .format import GateSpec, GenerationParams, SuiteSpec, suite_json_schema
 from .loader import SUITE_SUFFIXES, discover_suite_files, load_suite, load_suites
 from .templating import render
@@ -19,6 +19,7 @@ __all__ = [
     "ResolvedCheck",
     "Suite",
     "SuiteSpec",
+    "SuiteWarning",
     "YamlDocument",
     "did_you_mean",
     "discover_suite_files",

@@ -9,7 +9,18 @@ from ..errors import SourceLocation
 from ..metrics import MetricArgs
 from .format import GateSpec, GenerationParams
 
-__all__ = ["Case", "ResolvedCheck", "Suite"]
+__all__ = ["Case", "ResolvedCheck", "Suite", "SuiteWarning"]
+
+
+@dataclass(frozen=True)
+class SuiteWarning:
+    """Something in a suite that loads but will probably not do what its author meant."""
+
+    location: SourceLocation
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: warning: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -51,3 +62,4 @@ class Suite:
     gate: GateSpec
     cases: tuple[Case, ...]
     description: str | None = None
+    warnings: tuple[SuiteWarning, ...] = ()

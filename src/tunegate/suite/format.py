@@ -24,8 +24,14 @@ __all__ = [
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
 
+MAX_CASES = 10_000
+MAX_CASES_LIMIT = 1_000_000
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity mean nothing as a threshold, weight or temperature ("nan" would
+    # otherwise parse as a float).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class GenerationParams(_Strict):
@@ -80,6 +86,11 @@ class DefaultsSpec(_Strict):
     checks: list[CheckSpec] = Field(
         default_factory=list, description="Checks added to every case (e.g. brand voice)."
     )
+    allow_empty_output: bool = Field(
+        False,
+        description="Let an empty or whitespace-only output pass; by default every case "
+        "gets the built-in check `non_empty`.",
+    )
 
 
 class GateSpec(_Strict):
@@ -111,6 +122,9 @@ class CaseSpec(_Strict):
     )
     params: ParamsOverride | None = None
     repeats: int | None = Field(None, ge=1, le=100)
+    allow_empty_output: bool | None = Field(
+        None, description="Overrides defaults.allow_empty_output for this case."
+    )
 
     @field_validator("tags")
     @classmethod
@@ -163,6 +177,12 @@ class SuiteSpec(_Strict):
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
     gate: GateSpec = Field(default_factory=GateSpec)
     cases: list[CaseSpec] = Field(min_length=1)
+    max_cases: int = Field(
+        MAX_CASES,
+        ge=1,
+        le=MAX_CASES_LIMIT,
+        description="Most cases the suite may have once vars are expanded.",
+    )
 
 
 def suite_json_schema() -> dict[str, Any]:

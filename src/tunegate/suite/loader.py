@@ -5,7 +5,7 @@ Every problem becomes a SuiteError that names file:line:column and the fix.
 
 from __future__ import annotations
 
-import itertools
+import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -14,9 +14,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import SourceLocation, SuiteError
-from ..metrics import get_metric, metric_names
-from .cases import Case, ResolvedCheck, Suite
-from .format import CaseSpec, CheckSpec, SuiteSpec
+from .cases import Case, ResolvedCheck, Suite, SuiteWarning
+from .checks import NON_EMPTY, CheckResolver, CheckSource
+from .expansion import CaseBudget, var_combinations
+from .format import CaseSpec, SuiteSpec
+from .lint import case_warnings
 from .templating import UnknownVariable, render
 from .validation_errors import did_you_mean, suite_error_from
 from .yaml_source import DataPath, YamlDocument, load_yaml
@@ -68,6 +70,7 @@ def load_suite(path: Path) -> Suite:
         raise SuiteError(
             doc.locate(()), "a suite must be a mapping with keys such as 'name' and 'cases'"
         )
+    _refuse_non_finite(doc.data, (), doc)
     try:
         spec = SuiteSpec.model_validate(doc.data)
     except ValidationError as exc:
@@ -75,20 +78,43 @@ def load_suite(path: Path) -> Suite:
     return _expand(spec, doc)
 
 
+def _refuse_non_finite(value: Any, here: DataPath, doc: YamlDocument) -> None:
+    """NaN or infinity anywhere in a suite (.nan, .inf, 1e999) means nothing; say where."""
+    if isinstance(value, float) and not math.isfinite(value):
+        shown = ".nan" if math.isnan(value) else ("-.inf" if value < 0 else ".inf")
+        raise SuiteError(
+            doc.locate(here),
+            f"{shown} is not a usable number here (NaN and infinity, or a number too large "
+            "for a float, such as 1e999); write a finite number",
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_non_finite(item, (*here, key), doc)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_non_finite(item, (*here, i), doc)
+
+
 def _expand(spec: SuiteSpec, doc: YamlDocument) -> Suite:
+    resolver = CheckResolver(doc)
+    budget = CaseBudget(spec.max_cases, doc)
     default_checks = [
-        _resolve_check(c, doc, ("defaults", "checks", i))
-        for i, c in enumerate(spec.defaults.checks)
+        CheckSource(c, ("defaults", "checks", i)) for i, c in enumerate(spec.defaults.checks)
     ]
     cases: list[Case] = []
+    warnings: dict[tuple[SourceLocation, str], SuiteWarning] = {}
     first_seen: dict[str, SourceLocation] = {}
     for index, case_spec in enumerate(spec.cases):
         here: DataPath = ("cases", index)
-        template_checks = [
-            _resolve_check(c, doc, (*here, "checks", i)) for i, c in enumerate(case_spec.checks)
+        for warning in case_warnings(spec, case_spec, doc, here):
+            warnings.setdefault((warning.location, warning.message), warning)
+        budget.take(case_spec, here)
+        sources = [
+            *(CheckSource(c, (*here, "checks", i)) for i, c in enumerate(case_spec.checks)),
+            *default_checks,
         ]
-        for values in _var_combinations(case_spec, doc, here):
-            case = _build_case(spec, case_spec, values, template_checks, default_checks, doc, here)
+        for values in var_combinations(case_spec):
+            case = _build_case(spec, case_spec, values, sources, resolver, doc, here)
             if case.id in first_seen:
                 raise SuiteError(
                     doc.locate((*here, "id")),
@@ -103,33 +129,12 @@ def _expand(spec: SuiteSpec, doc: YamlDocument) -> Suite:
         gate=spec.gate,
         cases=tuple(cases),
         description=spec.description,
+        warnings=tuple(sorted(warnings.values(), key=_file_order)),
     )
 
 
-def _var_combinations(case: CaseSpec, doc: YamlDocument, here: DataPath) -> list[dict[str, str]]:
-    if case.vars is None:
-        return [{}]
-    if isinstance(case.vars, dict):
-        for name, values in case.vars.items():
-            if not values:
-                raise SuiteError(
-                    doc.locate((*here, "vars", name)), f"vars.{name} has no values; give a list"
-                )
-        names = list(case.vars)
-        return [
-            dict(zip(names, combo, strict=False))
-            for combo in itertools.product(*case.vars.values())
-        ]
-    if not case.vars:
-        raise SuiteError(doc.locate((*here, "vars")), "vars is an empty list")
-    keys = set(case.vars[0])
-    for i, row in enumerate(case.vars):
-        if set(row) != keys:
-            raise SuiteError(
-                doc.locate((*here, "vars", i)),
-                f"every entry of vars needs the same keys ({', '.join(sorted(keys))})",
-            )
-    return [dict(row) for row in case.vars]
+def _file_order(warning: SuiteWarning) -> tuple[int, int]:
+    return warning.location.line or 0, warning.location.column or 0
 
 
 def _slug(value: str) -> str:
@@ -140,16 +145,18 @@ def _build_case(
     spec: SuiteSpec,
     case: CaseSpec,
     values: Mapping[str, str],
-    template_checks: list[ResolvedCheck],
-    default_checks: list[ResolvedCheck],
+    sources: list[CheckSource],
+    resolver: CheckResolver,
     doc: YamlDocument,
     here: DataPath,
 ) -> Case:
     def fill(text: str | None, field: DataPath) -> str | None:
-        if text is None or not values:
-            return text
+        # Without vars, unknown fields stay as written (lint warns) and {{ }} still
+        # mean single braces, as in the template and in cases with vars.
+        if text is None:
+            return None
         try:
-            return render(text, values)
+            return render(text, values, strict=bool(values))
         except UnknownVariable as exc:
             raise SuiteError(
                 doc.locate((*here, *field)),
@@ -160,6 +167,7 @@ def _build_case(
     prompt = fill(case.prompt, ("prompt",))
     context = fill(case.context, ("context",))
     system = fill(case.system if case.system is not None else spec.defaults.system, ("system",))
+    reference = fill(case.reference, ("reference",))
     messages: list[tuple[str, str]] = [("system", system)] if system else []
     if case.messages is not None:
         for i, m in enumerate(case.messages):
@@ -183,9 +191,16 @@ def _build_case(
     params = spec.defaults.params
     if case.params is not None:
         params = params.model_copy(update=case.params.model_dump(exclude_none=True))
-    checks = _name_checks([*template_checks, *default_checks])
-    if values:
-        checks = [_fill_check(c, values) for c in checks]
+    checks: list[ResolvedCheck] = []
+    for source in sources:
+        check = resolver.resolve(source, values)
+        resolver.require_inputs(source, check, case_id, reference)
+        checks.append(check)
+    allow_empty = case.allow_empty_output
+    if allow_empty is None:
+        allow_empty = spec.defaults.allow_empty_output
+    if not allow_empty and not any(c.metric == NON_EMPTY for c in checks):
+        checks.append(resolver.non_empty())
     return Case(
         suite=spec.name,
         id=case_id,
@@ -196,32 +211,10 @@ def _build_case(
         params=params,
         repeats=case.repeats or spec.defaults.repeats,
         context=context,
-        reference=fill(case.reference, ("reference",)),
+        reference=reference,
         tags=tuple(case.tags),
         vars=dict(values),
-        checks=tuple(checks),
-    )
-
-
-def _resolve_check(check: CheckSpec, doc: YamlDocument, here: DataPath) -> ResolvedCheck:
-    metric = get_metric(check.metric)
-    if metric is None:
-        raise SuiteError(
-            doc.locate((*here, "metric")),
-            f"unknown metric '{check.metric}'{did_you_mean(check.metric, metric_names())}; "
-            f"available: {', '.join(metric_names())}",
-        )
-    try:
-        args = metric.args_model.model_validate(check.args)
-    except ValidationError as exc:
-        raise suite_error_from(exc, doc, metric.args_model, prefix=(*here, "args")) from None
-    threshold = metric.default_threshold if check.threshold is None else check.threshold
-    return ResolvedCheck(
-        name=check.name or check.metric,
-        metric=check.metric,
-        args=args,
-        threshold=threshold,
-        weight=check.weight,
+        checks=tuple(_name_checks(checks)),
     )
 
 
@@ -237,17 +230,3 @@ def _name_checks(checks: list[ResolvedCheck]) -> list[ResolvedCheck]:
             )
         named.append(check)
     return named
-
-
-def _fill_check(check: ResolvedCheck, values: Mapping[str, str]) -> ResolvedCheck:
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return render(value, values, strict=False)
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        return value
-
-    args = type(check.args).model_validate(walk(check.args.model_dump()))
-    return ResolvedCheck(check.name, check.metric, args, check.threshold, check.weight)

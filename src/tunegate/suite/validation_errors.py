@@ -67,9 +67,55 @@ def _model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel
     return model
 
 
-def _clean_loc(loc: Sequence[str | int]) -> DataPath:
-    # pydantic adds union-member names such as 'list[str]' into loc; drop them.
-    return tuple(p for p in loc if isinstance(p, int) or ("[" not in p and p != "function-after"))
+_ABSENT = object()
+
+
+def _child(data: Any, part: str | int) -> Any:
+    if isinstance(data, dict) and isinstance(part, str) and part in data:
+        return data[part]
+    if isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        return data[part]
+    return _ABSENT
+
+
+def _data_at(data: Any, path: DataPath) -> Any:
+    for part in path:
+        data = _child(data, part)
+    return data
+
+
+def _looks_like_label(part: str) -> bool:
+    # Used only when the input is unknown: pydantic's names for union members and
+    # validators ('str', 'list[str]', 'function-after[...]', 'nullable[...]', ...).
+    return part in _TYPE_LABELS or "[" in part or part.startswith("function-")
+
+
+_TYPE_LABELS = {"str", "int", "float", "bool", "none", "bytes", "dict", "list", "decimal"}
+
+
+def _clean_loc(loc: Sequence[str | int], data: Any = _ABSENT, *, missing: bool = False) -> DataPath:
+    """The user's path in `loc`, without the names pydantic gives union members.
+
+    pydantic puts 'str', 'list[str]', 'function-after[...]', a model's class name or a
+    tagged union's tag into `loc`. Walking the input alongside tells them apart from the
+    user's own keys: a part is kept when the input has it (or, for a missing key, last).
+    """
+    kept: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if node is _ABSENT:
+            if isinstance(part, int) or not _looks_like_label(part) or (last and missing):
+                kept.append(part)
+            continue
+        child = _child(node, part)
+        if child is not _ABSENT:
+            kept.append(part)
+            node = child
+        elif last and missing:
+            kept.append(part)
+        # else: a label pydantic added; the input stays where it was
+    return tuple(kept)
 
 
 def _describe(loc: DataPath) -> str:
@@ -87,6 +133,75 @@ def first_error(exc: ValidationError) -> dict[str, Any]:
     return dict(errors[0])
 
 
+def _union_error(exc: ValidationError, data: Any) -> tuple[dict[str, Any], DataPath, str]:
+    """The error to report, its user path, and its message.
+
+    A value that fits no member of a union gets errors from every member. The member
+    with the fewest errors, then the one that got deepest into the value, is the one the
+    user meant (a list whose item is wrong); members that tie at the same place are named
+    together ("a valid string or a valid list").
+    """
+    first = first_error(exc)
+    start, _ = _member_of(first, data)
+    if start is None:
+        return first, _user_loc(first, data), _message(first)
+    members: dict[str | int, list[dict[str, Any]]] = {}
+    for raw in exc.errors(include_url=False):
+        err = dict(raw)
+        origin, label = _member_of(err, data)
+        if origin == start and label is not None:
+            members.setdefault(label, []).append(err)
+
+    def rank(errors: list[dict[str, Any]]) -> tuple[int, int]:
+        return len(errors), -max(len(_user_loc(e, data)) for e in errors)
+
+    best = min(rank(errors) for errors in members.values())
+    chosen = [_representative(errs, data) for errs in members.values() if rank(errs) == best]
+    at = _user_loc(chosen[0], data)
+    if len(chosen) == 1 or chosen[0]["type"] in ("extra_forbidden", "missing"):
+        return chosen[0], at, _message(chosen[0])
+    messages: list[str] = []
+    for err in chosen:
+        # pydantic's own elaboration ("..., unable to parse string as an integer") is
+        # dropped when members are named together.
+        text = _message(err).split(", ")[0]
+        if _user_loc(err, data) == at and text not in messages:
+            messages.append(text)
+    lead = "Input should be "
+    if len(messages) > 1 and all(m.startswith(lead) for m in messages):
+        messages = [messages[0], *(m[len(lead) :] for m in messages[1:])]
+    return chosen[0], at, " or ".join(messages)
+
+
+def _user_loc(err: dict[str, Any], data: Any) -> DataPath:
+    return _clean_loc(err["loc"], data, missing=err["type"] == "missing")
+
+
+def _member_of(err: dict[str, Any], data: Any) -> tuple[DataPath | None, str | int | None]:
+    """The user's path up to the first union-member label in the error's loc, and the label."""
+    loc, kept = tuple(err["loc"]), _user_loc(err, data)
+    for i, part in enumerate(loc):
+        if i >= len(kept) or part != kept[i]:
+            return kept[:i], part
+    return None, None
+
+
+def _representative(errors: list[dict[str, Any]], data: Any) -> dict[str, Any]:
+    # An unknown key first (as in first_error), else the deepest error.
+    extra = [e for e in errors if e["type"] == "extra_forbidden"]
+    return extra[0] if extra else max(errors, key=lambda e: len(_user_loc(e, data)))
+
+
+def _message(err: dict[str, Any]) -> str:
+    message = str(err["msg"])
+    return message[len("Value error, ") :] if message.startswith("Value error, ") else message
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def suite_error_from(
     exc: ValidationError,
     doc: YamlDocument,
@@ -94,16 +209,20 @@ def suite_error_from(
     prefix: DataPath = (),
     also_allowed: Sequence[str] = (),
 ) -> SuiteError:
-    """`also_allowed`: keys valid at the top of `root` that another model validates."""
-    err = first_error(exc)
-    loc = (*prefix, *_clean_loc(err["loc"]))
+    """`also_allowed`: keys valid at the top of `root` that another model validates.
+
+    `doc.data` at `prefix` must be what was validated (or hold it), so the error's path
+    can be told apart from pydantic's own labels.
+    """
+    data = _ABSENT if doc.data is None else _data_at(doc.data, prefix)
+    err, inner, message = _union_error(exc, data)
+    loc = (*prefix, *inner)
     kind = err["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        inner = _clean_loc(err["loc"])[:-1]
-        model = _model_at(root, inner)
+        model = _model_at(root, inner[:-1])
         allowed = sorted(model.model_fields) if model else []
-        if not inner:
+        if not inner[:-1]:
             allowed = sorted({*allowed, *also_allowed})
         hint = did_you_mean(key, allowed)
         allowed_text = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
@@ -114,9 +233,6 @@ def suite_error_from(
         return SuiteError(
             doc.locate(parent), f"missing required key '{key}' in {_describe(parent)}"
         )
-    message = str(err["msg"])
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
     given = err.get("input")
-    shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {given!r})"
+    shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {_shown(given)})"
     return SuiteError(doc.locate(loc), f"{_describe(loc)}: {message}{shown}")
