@@ -141,3 +141,33 @@ def test_the_heartbeat_keeps_a_run_of_another_machine_alive(tmp_path: Path) -> N
         time.sleep(1.2)
         Store(path, lease_s=1.0).close()
         assert statuses(path) == {"r": "abandoned"}
+
+
+def test_owner_and_claim_values_that_make_no_sense_are_not_trusted(tmp_path: Path) -> None:
+    # An edited or damaged store: nothing here may crash a run or make it wait forever.
+    path = tmp_path / "t.db"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        for run_id, host, pid, heartbeat in (
+            ("text-pid", socket.gethostname(), "12x", time.time()),
+            ("huge-pid", socket.gethostname(), 2**62, time.time()),
+            ("negative-pid", socket.gethostname(), -1, None),
+            ("text-heartbeat", "elsewhere", 7, "yesterday"),
+        ):
+            db.execute(
+                "INSERT INTO runs (run_id, started_at, status, targets_json, suites_json, host,"
+                " pid, owner, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (run_id, "long ago", "running", "{}", "[]", host, pid, "x", heartbeat),
+            )
+        db.execute("INSERT INTO claims VALUES ('never', 'x', 'the end of time')")
+        db.execute("INSERT INTO claims VALUES ('blob', 'x', x'00')")
+    db.close()
+    with Store(path) as store:
+        assert store.claim("never").state is ClaimState.MINE
+        assert store.claim("blob").state is ClaimState.MINE
+    assert statuses(path) == {
+        "text-pid": "running",  # fresh heartbeat: alive until it stops beating
+        "huge-pid": "running",
+        "negative-pid": "abandoned",
+        "text-heartbeat": "abandoned",
+    }

@@ -309,14 +309,15 @@ class Store:
                 "run %s (%s pid %s) stopped without finishing: marked abandoned", run_id, host, pid
             )
 
-    def _owner_gone(self, host: str | None, pid: int | None, seen: float, now: float) -> bool:
-        if host == self.host and pid is not None:
+    def _owner_gone(self, host: Any, pid: Any, seen: Any, now: float) -> bool:
+        # Values are checked, not trusted: the file may have been edited or damaged.
+        if host == self.host and _is_pid(pid):
             alive = _pid_alive(pid)
             if alive is not None:
                 return not alive
         # Another machine (or a run from before owners were recorded): only its heartbeat
         # can tell. A live run renews it three times per lease while it generates.
-        return seen < now - self.lease_s
+        return not _is_number(seen) or seen < now - self.lease_s
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -444,8 +445,13 @@ class Store:
         held = self.db.execute(
             "SELECT owner, expires_at FROM claims WHERE key = ?", (key,)
         ).fetchone()
-        if held is not None and held[0] != self.owner and held[1] > time.time():
-            return Claim(ClaimState.HELD, holder=held[0], expires_at=held[1])
+        if (
+            held is not None
+            and held[0] != self.owner
+            and _is_number(held[1])  # a claim with no usable expiry holds nothing
+            and held[1] > time.time()
+        ):
+            return Claim(ClaimState.HELD, holder=str(held[0]), expires_at=held[1])
         return Claim(ClaimState.FREE)
 
     def release(self, key: str) -> None:
@@ -598,9 +604,17 @@ def _count(value: Any) -> int | None:
 def _number(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise TypeError(f"a number is {type(value).__name__}")
     return float(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_pid(value: Any) -> bool:
+    return isinstance(value, int) and 0 < value < 2**31
 
 
 def _pid_alive(pid: int) -> bool | None:
