@@ -159,12 +159,18 @@ def test_owner_and_claim_values_that_make_no_sense_are_not_trusted(tmp_path: Pat
                 " pid, owner, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?)",
                 (run_id, "long ago", "running", "{}", "[]", host, pid, "x", heartbeat),
             )
-        db.execute("INSERT INTO claims VALUES ('never', 'x', 'the end of time')")
-        db.execute("INSERT INTO claims VALUES ('blob', 'x', x'00')")
+        db.execute("INSERT INTO claims VALUES ('never', 'live-elsewhere', 'the end of time')")
+        db.execute("INSERT INTO claims VALUES ('blob', 'live-elsewhere', x'00')")
+        db.execute("INSERT INTO claims VALUES ('year-2999', 'live-elsewhere', 32503680000)")
+        db.execute(
+            "INSERT INTO claims VALUES ('a-lease-ahead', 'live-elsewhere', ?)", (time.time() + 60,)
+        )
     db.close()
     with Store(path) as store:
         assert store.claim("never").state is ClaimState.MINE
         assert store.claim("blob").state is ClaimState.MINE
+        assert store.claim("year-2999").state is ClaimState.MINE  # no live run renews so far
+        assert store.claim("a-lease-ahead").state is ClaimState.HELD
     assert statuses(path) == {
         "text-pid": "running",  # fresh heartbeat: alive until it stops beating
         "huge-pid": "running",

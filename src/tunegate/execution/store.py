@@ -51,6 +51,9 @@ SCHEMA_VERSION = 2
 # with SIGKILL frees its keys for other runs within one lease.
 DEFAULT_LEASE_S = 60.0
 LEASE_ENV = "TUNEGATE_LEASE_SECONDS"
+# A claim is never renewed further ahead than its holder's lease. One dated further than
+# this many of our leases (or the default's) is not a live run's: damage or a skewed clock.
+_CLAIM_HORIZON_LEASES = 10
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS generations (
@@ -445,11 +448,13 @@ class Store:
         held = self.db.execute(
             "SELECT owner, expires_at FROM claims WHERE key = ?", (key,)
         ).fetchone()
+        now = time.time()
+        horizon = now + _CLAIM_HORIZON_LEASES * max(self.lease_s, DEFAULT_LEASE_S)
         if (
             held is not None
             and held[0] != self.owner
             and _is_number(held[1])  # a claim with no usable expiry holds nothing
-            and held[1] > time.time()
+            and now < held[1] <= horizon
         ):
             return Claim(ClaimState.HELD, holder=str(held[0]), expires_at=held[1])
         return Claim(ClaimState.FREE)
