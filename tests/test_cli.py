@@ -174,3 +174,31 @@ def test_internal_error_is_exit_3_with_one_line(
     err = capsys.readouterr().err
     assert err.startswith("tunegate: internal error: RuntimeError: boom.")
     assert "Traceback" not in err
+
+
+WARNED_SUITE = """
+name: warned
+cases:
+  - id: a
+    prompt: "Can {group} join?"
+    checks: [{metric: contains, args: {text: ok}}]
+"""
+
+
+def test_suite_warnings_are_shown_by_validate_run_and_pytest(tmp_path: Path) -> None:
+    write(tmp_path / "base.jsonl", '{"case_id": "a", "output": "ok"}\n')
+    write(tmp_path / "cand.jsonl", '{"case_id": "a", "output": "ok"}\n')
+    make_project(tmp_path, targets=REPLAY_TARGETS, suites={"warned.yaml": WARNED_SUITE})
+    warning = "suites/warned.yaml:4:13: warning:"
+    for command, code in (
+        (["-m", "tunegate", "validate"], 0),
+        (["-m", "tunegate", "run"], 0),
+        (["-m", "pytest", "suites/", "-p", "no:cacheprovider"], 0),
+    ):
+        proc = subprocess.run(
+            [sys.executable, *command], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert proc.returncode == code, proc.stdout + proc.stderr
+        assert warning in proc.stdout + proc.stderr, command
+    results = json.loads(next(tmp_path.rglob("results.json")).read_text())
+    assert results["suites"][0]["warnings"][0].startswith(warning)

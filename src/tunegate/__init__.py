@@ -14,13 +14,15 @@ from .errors import (
     SuiteError,
     TunegateError,
 )
+from .metrics import MetricError
 from .results import Record, Results, load_results
-from .suite import Case, Suite, load_suite, load_suites
+from .suite import Case, Suite, SuiteWarning, load_suite, load_suites
 
 __all__ = [
     "Case",
     "ConfigError",
     "InputError",
+    "MetricError",
     "MissingExtraError",
     "ProviderError",
     "Record",
@@ -28,6 +30,7 @@ __all__ = [
     "StoreError",
     "Suite",
     "SuiteError",
+    "SuiteWarning",
     "TunegateError",
     "__version__",
     "load_results",

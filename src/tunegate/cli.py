@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="show a progress bar (default: only on a terminal)",
+        help="show a progress bar (default: a bar on a terminal, a plain line every 10 s "
+        "elsewhere; --no-progress for none)",
     )
 
     validate = sub.add_parser("validate", help="check suite files and the config")
@@ -119,6 +120,8 @@ def _validate(loaded: LoadedConfig, given: list[Path]) -> int:
             f"ok  {SourceLocation(suite.path)}: suite '{suite.name}', {templates} case(s) "
             f"expanding to {len(suite.cases)}"
         )
+        for warning in suite.warnings:
+            _say(str(warning))
     # Every target a run could use, built as a run builds it: no model is called or loaded.
     config = loaded.config
     for check in check_targets(loaded):
@@ -143,6 +146,9 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         progress=args.progress,
     )
     results = outcome.results
+    for info in results.suites:
+        for warning in info.warnings:
+            _say(warning, error=True)
     for s in summarize_suites(results):
         base = "–" if s.base_pass_rate is None else f"{s.base_pass_rate:.0%}"
         cand = "–" if s.candidate_pass_rate is None else f"{s.candidate_pass_rate:.0%}"

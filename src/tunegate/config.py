@@ -23,7 +23,7 @@ CONFIG_FILE = "tunegate.yaml"
 class TargetSpec(BaseModel):
     """A named target: a provider plus its options. Options are checked by the provider."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     provider: str = Field(description="openai, llama-cpp, replay, python, or a plugin's name.")
     concurrency: int | None = Field(None, ge=1, description="Calls in flight at once.")
@@ -47,7 +47,7 @@ class TargetSpec(BaseModel):
 
 
 class ProjectConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     suites: list[str] = Field(default_factory=lambda: ["suites"])
     out: str = Field("reports", description="Folder for run outputs and the store.")

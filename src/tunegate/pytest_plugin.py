@@ -328,6 +328,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     results = outcome.results
     tr = terminalreporter
     tr.section("tunegate")
+    for info in results.suites:
+        for warning in info.warnings:
+            _write(tr, warning)
     regressed = [c for c in compare_cases(results) if c.status == "regressed"]
     if regressed:
         _write(tr, f"{len(regressed)} case(s) regressed from base to candidate:")

@@ -108,6 +108,10 @@ class SuiteInfo(_Frozen):
     description: str | None
     cases: int
     gate: dict[str, Any]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What `tunegate validate` warns about in this suite, file:line first.",
+    )
 
 
 class RunStatsInfo(_Frozen):

@@ -284,6 +284,7 @@ def _suite_info(suite: Suite, loaded: LoadedConfig) -> SuiteInfo:
         description=suite.description,
         cases=len(suite.cases),
         gate=suite.gate.model_dump(exclude_none=True),
+        warnings=[str(w) for w in suite.warnings],
     )
 
 

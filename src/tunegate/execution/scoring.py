@@ -5,8 +5,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
-from ..metrics import MetricInput, MetricResult, get_metric
+from ..metrics import MetricError, MetricInput, MetricResult, get_metric
 from ..results import CheckScore
+from ..safe_text import clean_text, shorten
 from ..suite import Case, ResolvedCheck
 
 __all__ = ["score_output", "weighted_score"]
@@ -30,10 +31,14 @@ async def score_output(case: Case, output: str) -> dict[str, CheckScore]:
             result = metric.score(sample, check.args)
             if inspect.isawaitable(result):
                 result = await result
+            if not isinstance(result, MetricResult):
+                raise MetricError(f"the metric returned {type(result).__name__}, not a result")
+        except MetricError as exc:  # the metric could not score this output: said why
+            scores[check.name] = _unscored(check, str(exc))
+            continue
         except Exception as exc:  # a metric failing on one output is data, like a provider
             scores[check.name] = _unscored(check, f"metric failed: {type(exc).__name__}: {exc}")
             continue
-        assert isinstance(result, MetricResult)
         passed = result.value >= check.threshold
         scores[check.name] = CheckScore(
             metric=check.metric,
@@ -41,7 +46,7 @@ async def score_output(case: Case, output: str) -> dict[str, CheckScore]:
             passed=passed,
             threshold=check.threshold,
             weight=check.weight,
-            reason=None if passed else (result.reason or None),
+            reason=None if passed else (clean_text(result.reason) or None),
         )
     return scores
 
@@ -53,7 +58,7 @@ def _unscored(check: ResolvedCheck, reason: str) -> CheckScore:
         passed=False,
         threshold=check.threshold,
         weight=check.weight,
-        reason=reason,
+        reason=shorten(clean_text(reason), 500),
     )
 
 

@@ -25,7 +25,7 @@ __all__ = [
 class ProviderOptions(BaseModel):
     """Base for a provider's options in tunegate.yaml; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
