@@ -94,7 +94,10 @@ def test_ctrl_c_during_generation_exits_3_and_keeps_completed_work(tmp_path: Pat
         assert len(after) < N_CASES, "the signal must land mid-run"
     with sqlite3.connect(store) as db:
         statuses = [row[0] for row in db.execute("SELECT status FROM runs")]
+        claims = db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
+    db.close()
     assert statuses == ["interrupted"] * 3
+    assert claims == 0  # an interrupted run releases its keys for the next run
 
 
 def test_ctrl_c_under_pytest_suites_exits_without_a_crash(tmp_path: Path) -> None:
