@@ -13,6 +13,7 @@ import pytest
 from tunegate import load_results
 from tunegate.cli import main
 from tunegate.errors import InputError
+from tunegate.execution import Store
 from tunegate.results import SCHEMA_VERSION
 
 from .conftest import make_project, write
@@ -95,6 +96,10 @@ def test_a_full_run_moves_latest_and_is_not_partial(pytester: pytest.Pytester) -
     assert "partial" not in (root / "reports" / "latest" / "summary.md").read_text()
     partial = load_results(root / "reports" / "latest-partial")
     assert partial.run_id != results.run_id  # still the newest partial run
+    with Store(root / "reports" / "tunegate.db") as store:
+        runs = {r.run_id: r for r in store.runs()}
+    assert runs[partial.run_id].partial and runs[partial.run_id].selected_cases == 2
+    assert not runs[results.run_id].partial and runs[results.run_id].total_cases == 4
 
 
 def test_last_failed_rerun_is_partial(pytester: pytest.Pytester) -> None:

@@ -160,7 +160,11 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     for line in error_lines(results):
         _say(line)
     stats = results.stats
-    _say(f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
+    shared = f" ({stats.shared} from a concurrent run)" if stats.shared else ""
+    _say(
+        f"{stats.calls} model calls, {stats.cached} from the store{shared}, "
+        f"{stats.errors} errors"
+    )
     verdict = "PASSED" if results.gate_passed else "FAILED"
     if results.coverage:
         # Said last, beside the verdict, so a selection's verdict is never read as the whole's.

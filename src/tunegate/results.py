@@ -121,6 +121,11 @@ class RunStatsInfo(_Frozen):
     cached: int
     errors: int
     duration_s: float
+    shared: int = Field(
+        0,
+        description="Generations another run sharing the store produced while this run "
+        "waited for them; included in cached.",
+    )
 
 
 class Results(_Frozen):

@@ -152,18 +152,21 @@ async def _execute(
                 config=redactor.deep(identity),
             )
         )
+    coverage = project_coverage(request)
     store.start_run(
         run_id,
         label=request.label,
         targets={i.role: i.model_dump() for i in target_infos},
         suites=[s.name for s in request.suites],
         out_dir=out_dir,
+        partial=coverage.partial,
+        selected_cases=coverage.selected,
+        total_cases=coverage.total,
     )
     log.info(
         "run %s label=%s targets=%s", run_id, request.label, {r: t.name for r, t in roles.items()}
     )
     try:
-        coverage = project_coverage(request)
         if coverage.partial:
             log.info("partial run: %d of %s cases", coverage.selected, coverage.total)
         jobs = make_jobs(_cases(request), roles)
@@ -192,6 +195,7 @@ async def _execute(
                 cached=stats.cached,
                 errors=stats.errors,
                 duration_s=round(stats.duration_s, 3),
+                shared=stats.shared,
             ),
             records=records,
             partial=coverage.partial,

@@ -45,7 +45,7 @@ __all__ = [
 
 log = logging.getLogger("tunegate")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # A claim lives this long unless its run renews it (every third of it); a run killed
 # with SIGKILL frees its keys for other runs within one lease.
@@ -84,7 +84,11 @@ _SCHEMA = (
         host TEXT,
         pid INTEGER,
         owner TEXT,
-        heartbeat_at REAL
+        heartbeat_at REAL,
+        partial INTEGER,
+        selected_cases INTEGER,
+        total_cases INTEGER,
+        verdict TEXT
     )""",
     """CREATE TABLE IF NOT EXISTS run_records (
         run_id TEXT NOT NULL REFERENCES runs(run_id),
@@ -116,6 +120,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN owner TEXT",
         "ALTER TABLE runs ADD COLUMN heartbeat_at REAL",
         _SCHEMA[-1],  # claims
+    ),
+    2: (
+        "ALTER TABLE runs ADD COLUMN partial INTEGER",
+        "ALTER TABLE runs ADD COLUMN selected_cases INTEGER",
+        "ALTER TABLE runs ADD COLUMN total_cases INTEGER",
+        "ALTER TABLE runs ADD COLUMN verdict TEXT",
     ),
 }
 
@@ -175,6 +185,10 @@ class RunInfo:
     host: str | None = None
     pid: int | None = None
     heartbeat_at: float | None = None
+    partial: bool = False
+    selected_cases: int | None = None
+    total_cases: int | None = None
+    verdict: str | None = None
 
 
 class Store:
@@ -489,11 +503,15 @@ class Store:
         targets: Mapping[str, Any],
         suites: list[str],
         out_dir: Path,
+        partial: bool = False,
+        selected_cases: int | None = None,
+        total_cases: int | None = None,
     ) -> None:
         now = time.time()
         self._write(
             "INSERT INTO runs (run_id, started_at, label, status, targets_json, suites_json,"
-            " out_dir, host, pid, owner, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " out_dir, host, pid, owner, heartbeat_at, partial, selected_cases, total_cases)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 run_id,
                 now,
@@ -506,13 +524,30 @@ class Store:
                 os.getpid(),
                 self.owner,
                 now,
+                int(partial),
+                selected_cases,
+                total_cases,
             ),
         )
 
-    def finish_run(self, run_id: str, *, status: str, gate_passed: bool | None) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        gate_passed: bool | None,
+        verdict: str | None = None,
+    ) -> None:
         self._write(
-            "UPDATE runs SET finished_at = ?, status = ?, gate_passed = ? WHERE run_id = ?",
-            (time.time(), status, None if gate_passed is None else int(gate_passed), run_id),
+            "UPDATE runs SET finished_at = ?, status = ?, gate_passed = ?, verdict = ?"
+            " WHERE run_id = ?",
+            (
+                time.time(),
+                status,
+                None if gate_passed is None else int(gate_passed),
+                verdict,
+                run_id,
+            ),
         )
 
     def add_run_records(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -543,7 +578,8 @@ class Store:
     def runs(self) -> list[RunInfo]:
         rows = self.db.execute(
             "SELECT run_id, started_at, finished_at, label, status, targets_json, suites_json,"
-            " out_dir, gate_passed, host, pid, heartbeat_at FROM runs ORDER BY started_at"
+            " out_dir, gate_passed, host, pid, heartbeat_at, partial, selected_cases,"
+            " total_cases, verdict FROM runs ORDER BY started_at"
         ).fetchall()
         return [
             RunInfo(
@@ -559,6 +595,10 @@ class Store:
                 host=r[9],
                 pid=r[10],
                 heartbeat_at=r[11],
+                partial=bool(r[12]),
+                selected_cases=r[13],
+                total_cases=r[14],
+                verdict=r[15],
             )
             for r in rows
         ]
