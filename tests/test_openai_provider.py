@@ -114,8 +114,9 @@ def test_truncated_json_is_retried(tmp_path: Path, server: FakeOpenAIServer) -> 
 def test_persistent_failure_is_recorded_on_the_case_and_the_run_goes_on(
     tmp_path: Path, server: FakeOpenAIServer
 ) -> None:
-    # 1 of 2 cases fails: pass rate 50% still meets the gate, so exit code 0.
-    assert run_case(tmp_path, server, "down [[500:99]]") == 0
+    # 1 of 2 cases errored: an outage is not evidence, so the gate cannot decide (exit 1
+    # under the default on_inconclusive: fail), however well the other case did.
+    assert run_case(tmp_path, server, "down [[500:99]]") == 1
     record = faulty_record(tmp_path)
     assert record.output is None and not record.passed
     assert record.error == "HTTP 500 from cand: internal error (after 4 attempt(s))"
@@ -123,6 +124,8 @@ def test_persistent_failure_is_recorded_on_the_case_and_the_run_goes_on(
     results = latest_results(tmp_path)
     assert next(r for r in results.records if r.case_id == "plain").passed
     assert results.stats.errors == 1
+    assert results.verdict == "inconclusive" and results.gate[0].excluded == 1
+    assert "1 of 2 case(s) errored" in results.gate[0].detail
 
 
 def test_client_errors_are_not_retried(tmp_path: Path, server: FakeOpenAIServer) -> None:

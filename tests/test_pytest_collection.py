@@ -92,7 +92,9 @@ def test_a_flow_style_suite_is_collected_and_run(
     flow = '{name: flow, cases: [{id: hi, prompt: hi, checks: [{metric: contains, args: {text: "echo: hi"}}]}]}\n'  # noqa: E501
     server_project(pytester.path, server, {"aa.yaml": GOOD, "flow.yaml": flow})
     result = pytester.runpytest("suites/", "-p", "no:cacheprovider", "-v")
-    result.stdout.fnmatch_lines(["suites/flow.yaml::hi PASSED*", "suites/flow.yaml::gate PASSED*"])
+    result.stdout.fnmatch_lines(
+        ["suites/flow.yaml::hi PASSED*", "suites/flow.yaml::gate[[]min_pass_rate] PASSED*"]
+    )
     result.assert_outcomes(passed=4)
     assert server.served() == 4  # base and candidate, two cases
 

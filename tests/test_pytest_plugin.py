@@ -77,7 +77,7 @@ def test_one_item_per_case_with_readable_ids(pytester: pytest.Pytester) -> None:
             "suites/shop.yaml::refund-receipt",
             "suites/shop.yaml::hours[monday]",
             "suites/shop.yaml::hours[sunday]",
-            "suites/shop.yaml::gate",
+            "suites/shop.yaml::gate[min_pass_rate]",
         ]
     )
     assert not (pytester.path / "reports").exists(), "collect-only must not run models"
@@ -91,10 +91,11 @@ def test_tolerated_failure_is_xfail_when_the_gate_passes(pytester: pytest.Pytest
         [
             "*1 case(s) regressed from base to candidate:*",
             "*shop::refund-receipt  failing contains*",
-            "*gate pass: shop min_pass_rate 75% (needs 75%)*",
+            "gate shop min_pass_rate: PASSED: candidate pass rate 75% over 4 case(s); the "
+            "suite requires 75%",
             "*gate PASSED; report: reports/*/report.html*",
             "XFAIL suites/shop.yaml::refund-receipt - regressed; tolerated because candidate "
-            "passed 3/4 samples (75%); the suite requires 75%",
+            "pass rate 75% over 4 case(s); the suite requires 75%",
         ]
     )
     results = load_results(pytester.path / "reports" / "latest")
@@ -117,8 +118,9 @@ def test_failing_gate_fails_cases_with_the_whole_story(pytester: pytest.Pytester
             "    -> pass",
             "candidate (cand): 'Sorry, no returns without a receipt.'",
             "    -> FAIL contains: missing ['store credit']",
-            "*_ shop::gate _*",
-            "gate failed: shop min_pass_rate = 75.0%, needs 100.0%*",
+            "*_ shop::gate[[]min_pass_rate] _*",
+            "shop min_pass_rate: FAILED: candidate pass rate 75% over 4 case(s); the suite "
+            "requires 100%",
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")

@@ -91,7 +91,7 @@ def test_planted_key_never_leaves_the_process(tmp_path: Path) -> None:
 
 HOSTILE_SUITE = """
 name: hostile
-gate: {min_pass_rate: 0}
+gate: {min_pass_rate: 0, max_excluded: 1}  # half the cases error on purpose
 defaults:
   params: {logprobs: true}
 cases:
@@ -140,7 +140,7 @@ def test_a_hostile_server_leaks_no_key_fragment_and_steers_no_terminal(tmp_path:
             assert b"internal error" not in proc.stderr, proc.stderr.decode(errors="replace")
             assert b"Traceback" not in proc.stdout + proc.stderr
         # The half emoji did not make the run unfinishable: each run ended with a verdict
-        # (the three error cases fail; min_pass_rate 0 still passes).
+        # (the three error cases are left out; min_pass_rate 0 still passes).
         assert proc.returncode == 0, outputs[-1].decode(errors="replace")[-3000:]
         # Only the first run paid for the generations; errors are not cached, so they are
         # asked again.

@@ -139,3 +139,11 @@ def test_no_cases_gives_no_evidence() -> None:
     pd = paired_difference([], [])
     assert pd.interval(0.95) == (-1.0, 1.0)
     assert pd.p_value() == 1.0 and pd.p_greater(-0.05) == 1.0
+
+
+def test_one_case_or_no_spread_gives_no_false_confidence() -> None:
+    one = paired_difference([0.2], [0.7])
+    assert one.interval(0.95) == pytest.approx((0.5, 0.5)) and one.p_value() == 1.0
+    assert one.p_greater(0.4) == 0.0 and one.p_greater(0.6) == 1.0
+    flat = paired_difference([0.2, 0.4, 0.6], [0.3, 0.5, 0.7])
+    assert flat.interval(0.95) == pytest.approx((0.1, 0.1))

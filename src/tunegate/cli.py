@@ -15,7 +15,14 @@ from .config import LoadedConfig, load_project_config
 from .errors import SourceLocation, TunegateError
 from .execution.targets import check_targets
 from .paths import display_path
-from .report import error_lines, summarize_suites, unreachable_targets
+from .report import (
+    error_lines,
+    gate_line,
+    headline,
+    summarize_suites,
+    unreachable_targets,
+    verdict_of,
+)
 from .results import Results
 from .safe_text import for_terminal
 from .suite import load_suites, suite_json_schema
@@ -152,7 +159,7 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     for s in summarize_suites(results):
         base = "–" if s.base_pass_rate is None else f"{s.base_pass_rate:.0%}"
         cand = "–" if s.candidate_pass_rate is None else f"{s.candidate_pass_rate:.0%}"
-        gate = "no rule" if s.gate_passed is None else ("pass" if s.gate_passed else "FAIL")
+        gate = "no rule" if s.gate_status is None else s.gate_status
         _say(
             f"{s.suite:<24} base {base:>5}  candidate {cand:>5}  "
             f"regressed {s.regressed:>3}  improved {s.improved:>3}  gate {gate}"
@@ -165,11 +172,18 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         f"{stats.calls} model calls, {stats.cached} from the store{shared}, "
         f"{stats.errors} errors"
     )
-    verdict = "PASSED" if results.gate_passed else "FAILED"
+    for g in results.gate:
+        _say(f"gate {gate_line(g)}")
     if results.coverage:
         # Said last, beside the verdict, so a selection's verdict is never read as the whole's.
         _say(f"{results.coverage} (latest-partial, not latest, points at this run)")
-    _say(f"gate {verdict}; report: {display_path(outcome.report_path)}")
+    _say(f"{headline(results)}; report: {display_path(outcome.report_path)}")
+    if verdict_of(results) == "inconclusive" and results.gate_passed:
+        _say(
+            "tunegate: warning: the verdict is inconclusive and every undecided rule says "
+            "on_inconclusive: warn, so the gate lets the candidate through",
+            error=True,
+        )
     dead = unreachable_targets(results)
     if dead:
         # A verdict on a model that produced nothing would be meaningless.

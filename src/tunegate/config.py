@@ -13,7 +13,7 @@ from .errors import ConfigError, SourceLocation, SuiteError
 from .paths import display_path
 from .providers import get_provider_factory, provider_names
 from .providers.base import ProviderOptions
-from .suite import YamlDocument, did_you_mean, load_yaml, suite_error_from
+from .suite import GateSpec, YamlDocument, did_you_mean, load_yaml, suite_error_from
 
 __all__ = ["ProjectConfig", "TargetSpec", "find_config", "load_config", "load_project_config"]
 
@@ -46,6 +46,17 @@ class TargetSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class StatisticsSpec(BaseModel):
+    """How the paired statistics are computed; part of no cache key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    resamples: int = Field(
+        9999, ge=199, le=1_000_000, description="Bootstrap and permutation resamples."
+    )
+    seed: int = Field(20240613, ge=0, description="Seed of the resampling, for repeatability.")
+
+
 class ProjectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -55,6 +66,10 @@ class ProjectConfig(BaseModel):
     base: str | None = None
     candidate: str | None = None
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
+    gate: GateSpec | None = Field(
+        None, description="Default gate rules for every suite; a suite's own keys win."
+    )
+    statistics: StatisticsSpec = Field(default_factory=lambda: StatisticsSpec())
 
     @field_validator("suites", mode="before")
     @classmethod

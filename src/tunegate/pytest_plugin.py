@@ -5,9 +5,12 @@ the first item executes; items only read the results. Outcomes follow the gate,
 so pytest's exit status is the gate's verdict:
 
 - the candidate passes the case                  -> passed
-- it fails, but the suite's gate still passes    -> xfailed (tolerated by min_pass_rate)
-- it fails and the suite's gate fails            -> failed
-Each suite also gets a `gate` item that states the rule and the measured value.
+- it fails, but the suite's gate still passes    -> xfailed (tolerated by the rules)
+- it fails and the suite's gate does not pass    -> failed
+Each rule of a suite is a `gate[...]` item (`gate[min_pass_rate]`, `gate[no_regression]`,
+`gate[improves:concise@refunds]`): it passes, fails with the rule's numbers (so --junitxml
+carries them), or, when inconclusive, fails (`on_inconclusive: fail`) or passes with a
+warning (`warn`).
 
 Every *.yaml / *.yml file under a configured suites folder is a suite: it is collected, or it
 is a collection error that names file:line:col. While any file failed to collect, no model is
@@ -16,6 +19,7 @@ called: a gate over the suites that happened to load would pass for the whole.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -26,8 +30,9 @@ import pytest
 from .config import CONFIG_FILE, LoadedConfig, load_project_config
 from .errors import ConfigError, SourceLocation, SuiteError, TunegateError
 from .execution import EvaluationOutcome, EvaluationRequest, evaluate
+from .gate import effective_gate, rule_ids, rule_specs
 from .paths import display_path
-from .report import CaseComparison, compare_cases
+from .report import CaseComparison, compare_cases, gate_line, headline
 from .results import GateResult, Record
 from .safe_text import for_terminal, one_line
 from .suite import SUITE_SUFFIXES, Case, Suite, load_suite
@@ -104,19 +109,33 @@ class SuiteFile(pytest.File):
             )
         registered = self.config.stash.setdefault(_markers_key, set())
         for case in self.suite.cases:
-            item = CaseItem.from_parent(self, name=case.id, case=case)
+            item = CaseItem.from_parent(
+                self, name=case.id, nodeid=_node_id(self, case.id), case=case
+            )
             for tag in case.tags:
                 if tag not in registered:  # so --strict-markers accepts suite tags
                     registered.add(tag)
                     self.config.addinivalue_line("markers", f"{tag}: tunegate tag")
                 item.add_marker(tag)
             yield item
-        yield GateItem.from_parent(self, name="gate", suite=self.suite)
+        gate = effective_gate(self.suite, _loaded(self.config).config.gate)
+        for rule_id in rule_ids(rule_specs(gate)):
+            name = f"gate[{rule_id}]"
+            yield GateItem.from_parent(
+                self, name=name, nodeid=_node_id(self, name), suite=self.suite, rule_id=rule_id
+            )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, TunegateError):  # bad input: its one line, no traceback
             return one_line(str(excinfo.value))
         return str(super().repr_failure(excinfo))
+
+
+def _node_id(parent: pytest.Collector, name: str) -> str:
+    # Given as text, so pytest parses "hours[monday]" as it parses the ids it stored for
+    # --lf: built from the parent, the brackets would not be read as params and the
+    # stored failure would never match again.
+    return f"{parent.nodeid}::{name}"
 
 
 class _CollectionWatch:
@@ -176,39 +195,49 @@ class CaseItem(_TunegateItem):
             return
         gate = [g for g in outcome.results.gate if g.suite == self.case.suite]
         story = _case_story(self.case, comp)
-        if gate and all(g.passed for g in gate):
+        if gate and all(_lets_through(g) for g in gate):
             pytest.xfail(one_line(f"{comp.status}; tolerated because {gate[0].detail}"))
         raise CaseFailure(story)
 
 
+def _lets_through(g: GateResult) -> bool:
+    return g.status == "passed" or (g.status == "inconclusive" and g.on_inconclusive == "warn")
+
+
+class InconclusiveWarning(UserWarning):
+    """A gate rule could not decide and its suite says `on_inconclusive: warn`."""
+
+
 class GateItem(_TunegateItem):
-    def __init__(self, *, suite: Suite, **kwargs: Any) -> None:
+    def __init__(self, *, suite: Suite, rule_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.suite = suite
+        self.rule_id = rule_id
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.suite.name}::gate"
+        return self.path, None, f"{self.suite.name}::gate[{self.rule_id}]"
 
     def runtest(self) -> None:
         results = self._outcome().results
-        gates = [g for g in results.gate if g.suite == self.suite.name]
-        if not gates:
+        row = next(
+            (g for g in results.gate if g.suite == self.suite.name and g.id == self.rule_id),
+            None,
+        )
+        if row is None:
             pytest.skip("no case of this suite was selected")
-        failed = [g for g in gates if not g.passed]
-        if failed:
-            lines = [_gate_line(g) for g in failed]
-            if results.coverage:
-                lines.append(results.coverage)
-            raise CaseFailure("\n".join(lines))
+        lines = [gate_line(row)]
+        if results.coverage:
+            lines.append(results.coverage)
+        if row.status == "passed":
+            return
+        if row.status == "inconclusive" and row.on_inconclusive == "warn":
+            warnings.warn(InconclusiveWarning(one_line("; ".join(lines))), stacklevel=1)
+            return
+        raise CaseFailure("\n".join(lines))
 
     def _not_evaluated(self, why: str) -> NoReturn:
         # A gate that could not be measured has not passed.
         raise CaseFailure(why)
-
-
-def _gate_line(g: GateResult) -> str:
-    value = "–" if g.value is None else f"{g.value:.1%}"
-    return f"gate failed: {g.suite} {g.rule} = {value}, needs {g.threshold:.1%} ({g.detail})"
 
 
 def _case_story(case: Case, comp: CaseComparison) -> str:
@@ -339,18 +368,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if len(regressed) > 20:
             _write(tr, f"  … and {len(regressed) - 20} more (see the report)")
     for g in results.gate:
-        mark = "pass" if g.passed else "FAIL"
-        value = "–" if g.value is None else f"{g.value:.0%}"
-        _write(tr, f"gate {mark}: {g.suite} {g.rule} {value} (needs {g.threshold:.0%})")
+        _write(tr, f"gate {gate_line(g)}")
     stats = results.stats
     _write(tr, f"{stats.calls} model calls, {stats.cached} from the store, {stats.errors} errors")
     if results.coverage:
         _write(tr, f"{results.coverage} (latest-partial, not latest, points at this run)")
-    _write(
-        tr,
-        f"gate {'PASSED' if results.gate_passed else 'FAILED'}; "
-        f"report: {display_path(outcome.report_path)}",
-    )
+    _write(tr, f"{headline(results)}; report: {display_path(outcome.report_path)}")
 
 
 def _write(reporter: Any, text: str) -> None:

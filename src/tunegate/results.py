@@ -10,7 +10,7 @@ import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError
 
@@ -20,16 +20,19 @@ if TYPE_CHECKING:
 __all__ = [
     "SCHEMA_VERSION",
     "CheckScore",
+    "Comparison",
+    "FlakyCase",
     "GateResult",
     "Record",
     "Results",
     "RunStatsInfo",
+    "Status",
     "SuiteInfo",
     "TargetInfo",
     "load_results",
 ]
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 RESULTS_FILE = "results.json"
 
 
@@ -92,14 +95,110 @@ class TargetInfo(_Frozen):
     config: dict[str, Any] = Field(description="The target's identity, secrets excluded.")
 
 
+Status = Literal["passed", "failed", "inconclusive"]
+
+
 class GateResult(_Frozen):
+    """One gate rule of one suite, with the statistic it was judged on."""
+
     suite: str
-    rule: str
+    rule: str = Field(description="min_pass_rate, no_regression or improves.")
+    target: str = Field(description="The candidate target.")
+    value: float | None = Field(
+        description="The statistic: the candidate's pass rate, or the mean difference "
+        "candidate - base; null when there was nothing to judge."
+    )
+    threshold: float | None = Field(
+        description="min_pass_rate's threshold; -margin for no_regression; 0 for improves."
+    )
+    passed: bool = Field(description="status == 'passed'.")
+    detail: str = Field(description="One sentence: the verdict and why.")
+    # 1.2
+    id: str = Field(
+        "",
+        description="The rule's name in its suite, e.g. no_regression or "
+        "no_regression:concise@refunds (metric after ':', tags after '@'); pytest's gate item.",
+    )
+    status: Status = Field("failed", description="passed, failed or inconclusive.")
+    metric: str = Field("pass_rate", description="pass_rate or the check compared.")
+    tags: list[str] = Field(default_factory=list, description="Cases the rule is limited to.")
+    statistic: str = Field("", description="What `value` measures, in words.")
+    ci: tuple[float, float] | None = Field(
+        None, description="Two-sided interval of `value` at `confidence`."
+    )
+    confidence: float | None = None
+    p_value: float | None = Field(
+        None,
+        description="One-sided p-value of the rule's hypothesis (difference <= threshold), "
+        "from inverting the interval.",
+    )
+    adjusted_p_value: float | None = Field(
+        None, description="p_value Holm-adjusted over the suite's comparative rules."
+    )
+    n: int | None = Field(None, description="Cases judged.")
+    excluded: int = Field(0, description="Cases left out: an error on base or candidate.")
+    base: float | None = Field(None, description="The base's mean over the judged cases.")
+    candidate: float | None = Field(None, description="The candidate's mean over them.")
+    margin: float | None = Field(None, description="no_regression's margin.")
+    detectable_effect: float | None = Field(
+        None,
+        description="no_regression: the smallest margin this suite could clear with 80% "
+        "power if the candidate were truly no worse.",
+    )
+    cases_needed: int | None = Field(
+        None, description="no_regression: about how many cases the asked margin needs."
+    )
+    on_inconclusive: Literal["fail", "warn"] = "fail"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_of_older_files(cls, data: Any) -> Any:
+        # Files before 1.2 have only `passed`.
+        if isinstance(data, dict) and "status" not in data and "passed" in data:
+            return {**data, "status": "passed" if data["passed"] else "failed"}
+        return data
+
+
+class Comparison(_Frozen):
+    """Candidate against base on the same cases, for a suite, a tag or a check."""
+
+    suite: str
+    scope: str = Field(description='"suite", "tag:NAME" or "check:NAME".')
+    metric: str = Field(description='"pass_rate" or the check\'s name.')
+    n: int = Field(description="Cases paired (each case's samples averaged first).")
+    excluded: int = Field(description="Cases left out: an error on base or candidate.")
+    base: float | None
+    candidate: float | None
+    difference: float | None = Field(description="candidate - base.")
+    ci: tuple[float, float] | None = Field(description="Two-sided interval of the difference.")
+    confidence: float
+    p_value: float | None = Field(description="Two-sided p-value of 'no difference'.")
+    test: str = Field(
+        description="newcombe-mcnemar (pass/fail, one value per case) or "
+        "bootstrap-permutation (shares or scores)."
+    )
+    base_ci: tuple[float, float] | None = Field(
+        None, description="Wilson interval of the base's pass rate (pass/fail data)."
+    )
+    candidate_ci: tuple[float, float] | None = Field(
+        None, description="Wilson interval of the candidate's pass rate (pass/fail data)."
+    )
+    base_only: int | None = Field(None, description="Discordant cases only the base passed.")
+    candidate_only: int | None = Field(
+        None, description="Discordant cases only the candidate passed."
+    )
+
+
+class FlakyCase(_Frozen):
+    """A case whose repeats both passed and failed on one target."""
+
+    suite: str
+    case_id: str
     target: str
-    value: float | None
-    threshold: float
-    passed: bool
-    detail: str
+    role: Literal["base", "candidate"]
+    passed: int
+    samples: int
+    pass_probability: float
 
 
 class SuiteInfo(_Frozen):
@@ -152,6 +251,15 @@ class Results(_Frozen):
         description="Expanded cases in the project's suites; null when unknown "
         "(a suite file of the project could not be loaded, or a 1.0 file).",
     )
+    # 1.2: the statistical verdict.
+    verdict: Status | None = Field(
+        None,
+        description="passed, failed or inconclusive (null in files before 1.2: read "
+        "gate_passed). gate_passed is true when the verdict lets the candidate through: "
+        "passed, or inconclusive where every inconclusive rule says on_inconclusive: warn.",
+    )
+    comparisons: list[Comparison] = Field(default_factory=list)
+    flaky: list[FlakyCase] = Field(default_factory=list)
 
     @property
     def coverage(self) -> str | None:

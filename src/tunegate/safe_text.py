@@ -29,7 +29,7 @@ _CONTROL_AND_NEWLINES = re.compile(
     "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 )
 # Characters Markdown (and GitHub's HTML sanitiser) would interpret.
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~@])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]!|~@])")
 
 
 def clean_text(text: str) -> str:

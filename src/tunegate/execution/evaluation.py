@@ -19,7 +19,7 @@ from pathlib import Path
 from .. import __version__
 from ..config import CONFIG_FILE, LoadedConfig
 from ..errors import InputError, StoreError, TunegateError
-from ..gate import evaluate_gate
+from ..gate import effective_gate, evaluate_gate
 from ..paths import display_path
 from ..redact import RedactingFilter, Redactor
 from ..report import write_report, write_summary
@@ -31,6 +31,7 @@ from ..results import (
     SuiteInfo,
     TargetInfo,
 )
+from ..stats import BootstrapSettings
 from ..suite import SUITE_SUFFIXES, Case, Suite, load_suite
 from .progress import DEFAULT_INTERVAL_S, make_progress
 from .runner import JobOutcome, RunnerTarget, make_jobs, run_jobs
@@ -178,7 +179,13 @@ async def _execute(
             progress=make_progress(request.progress, interval=request.progress_interval),
         )
         records = [await _record(o, redactor) for o in outcomes]
-        gate = evaluate_gate(request.suites, records)
+        statistics = request.config.config.statistics
+        gate = evaluate_gate(
+            request.suites,
+            records,
+            defaults=request.config.config.gate,
+            settings=BootstrapSettings(resamples=statistics.resamples, seed=statistics.seed),
+        )
         results = Results(
             run_id=run_id,
             label=request.label,
@@ -186,8 +193,11 @@ async def _execute(
             tunegate_version=__version__,
             targets=target_infos,
             suites=[_suite_info(s, request.config) for s in request.suites],
-            gate_passed=all(g.passed for g in gate),
-            gate=gate,
+            gate_passed=gate.gate_passed,
+            gate=gate.rows,
+            verdict=gate.verdict,
+            comparisons=gate.comparisons,
+            flaky=gate.flaky,
             stats=RunStatsInfo(
                 jobs=stats.jobs,
                 calls=stats.calls,
@@ -206,7 +216,9 @@ async def _execute(
         report_path = write_report(results, out_dir)
         summary_path = write_summary(results, out_dir, report_path)
         store.add_run_records(run_id, [_history_row(r) for r in records])
-        store.finish_run(run_id, status="finished", gate_passed=results.gate_passed)
+        store.finish_run(
+            run_id, status="finished", gate_passed=results.gate_passed, verdict=results.verdict
+        )
     except BaseException as exc:
         interrupted = isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError))
         with contextlib.suppress(StoreError):  # never hide the original error
@@ -217,11 +229,11 @@ async def _execute(
     # `latest` is the project's verdict: only a full run may move it.
     _point_link(out_dir, "latest-partial" if coverage.partial else "latest")
     log.info(
-        "run %s finished: %d calls, %d from the store, gate %s",
+        "run %s finished: %d calls, %d from the store, verdict %s",
         run_id,
         stats.calls,
         stats.cached,
-        "passed" if results.gate_passed else "failed",
+        results.verdict,
     )
     return EvaluationOutcome(results, out_dir, results_path, report_path, summary_path)
 
@@ -287,7 +299,7 @@ def _suite_info(suite: Suite, loaded: LoadedConfig) -> SuiteInfo:
         path=shown,
         description=suite.description,
         cases=len(suite.cases),
-        gate=suite.gate.model_dump(exclude_none=True),
+        gate=effective_gate(suite, loaded.config.gate).model_dump(exclude_none=True),
         warnings=[str(w) for w in suite.warnings],
     )
 

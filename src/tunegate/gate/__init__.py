@@ -1,5 +1,5 @@
-"""The gate stage: rules over scored records -> the verdict."""
+"""The gate stage: scored records -> paired comparisons -> rules -> the verdict."""
 
-from .rules import evaluate_gate
+from .rules import GateEvaluation, effective_gate, evaluate_gate, rule_ids, rule_specs
 
-__all__ = ["evaluate_gate"]
+__all__ = ["GateEvaluation", "effective_gate", "evaluate_gate", "rule_ids", "rule_specs"]

@@ -1,34 +1,192 @@
-"""The gate: rules over the candidate's records that decide the verdict (and exit code)."""
+"""The gate: each suite's rules (with the project's defaults) over the records -> verdict.
+
+A run's verdict is `failed` when any rule failed, else `inconclusive` when any rule could
+not decide, else `passed`. `gate_passed` says whether the candidate may go through: passed,
+or inconclusive where every undecided rule is marked `on_inconclusive: warn`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..results import GateResult, Record
-from ..suite import Suite
+from ..results import Comparison, FlakyCase, GateResult, Record, Status
+from ..stats import BootstrapSettings
+from ..suite import GateSpec, Suite
+from .comparisons import compare_suite
+from .pairing import PASS_RATE, flaky_cases
+from .verdict import RuleOutcome, RuleSpec, evaluate_rules
 
-__all__ = ["evaluate_gate"]
+__all__ = ["GateEvaluation", "effective_gate", "evaluate_gate", "rule_ids", "rule_specs"]
+
+DEFAULT_MAX_EXCLUDED = 0.1
 
 
-def evaluate_gate(suites: Sequence[Suite], records: Sequence[Record]) -> list[GateResult]:
-    results: list[GateResult] = []
-    for suite in suites:
-        rule = suite.gate.min_pass_rate
-        mine = [r for r in records if r.suite == suite.name and r.role == "candidate"]
-        if not mine:
-            continue
-        passed = sum(r.passed for r in mine)
-        rate = passed / len(mine)
-        results.append(
-            GateResult(
-                suite=suite.name,
-                rule="min_pass_rate",
-                target=mine[0].target,
-                value=rate,
-                threshold=rule,
-                passed=rate >= rule,
-                detail=f"candidate passed {passed}/{len(mine)} samples ({rate:.0%}); "
-                f"the suite requires {rule:.0%}",
+@dataclass(frozen=True)
+class GateEvaluation:
+    rows: list[GateResult]
+    comparisons: list[Comparison]
+    flaky: list[FlakyCase]
+    verdict: Status
+    gate_passed: bool
+
+
+def effective_gate(suite: Suite, defaults: GateSpec | None) -> GateSpec:
+    """The suite's rules over the project's defaults; with no rule at all, every case must
+    pass (min_pass_rate 1.0), as before comparative rules existed."""
+    gate = suite.gate.merged_over(defaults)
+    if gate.min_pass_rate is None and gate.no_regression is None and gate.improves is None:
+        gate = gate.model_copy(update={"min_pass_rate": 1.0})
+    return gate
+
+
+def rule_specs(gate: GateSpec) -> list[RuleSpec]:
+    specs: list[RuleSpec] = []
+    if gate.min_pass_rate is not None:
+        specs.append(RuleSpec("min_pass_rate", threshold=gate.min_pass_rate))
+    for rule in gate.no_regression_rules():
+        specs.append(
+            RuleSpec(
+                "no_regression",
+                metric=rule.metric,
+                tags=tuple(rule.tags),
+                margin=rule.margin,
+                confidence=rule.confidence,
             )
         )
-    return results
+    for improves in gate.improves_rules():
+        specs.append(
+            RuleSpec(
+                "improves",
+                metric=improves.metric,
+                tags=tuple(improves.tags),
+                confidence=improves.confidence,
+            )
+        )
+    return specs
+
+
+def rule_ids(specs: Sequence[RuleSpec]) -> list[str]:
+    """Names of a suite's rules, unique within it: `no_regression:concise@refunds+returns`."""
+    ids: list[str] = []
+    for spec in specs:
+        name: str = spec.kind
+        if spec.kind != "min_pass_rate" and spec.metric != PASS_RATE:
+            name += f":{spec.metric}"
+        if spec.tags:
+            name += "@" + "+".join(spec.tags)
+        taken = sum(1 for i in ids if i == name or i.startswith(name + "#"))
+        ids.append(name if taken == 0 else f"{name}#{taken + 1}")
+    return ids
+
+
+def _row(outcome: RuleOutcome, rule_id: str, target: str, on_inconclusive: str) -> GateResult:
+    spec = outcome.spec
+    return GateResult(
+        id=rule_id,
+        suite=outcome.suite,
+        rule=spec.kind,
+        target=target,
+        value=outcome.value,
+        threshold=spec.bar,
+        passed=outcome.status == "passed",
+        detail=outcome.detail,
+        status=outcome.status,
+        metric=spec.metric,
+        tags=list(spec.tags),
+        statistic=outcome.statistic,
+        ci=outcome.ci,
+        confidence=spec.confidence if spec.kind != "min_pass_rate" or outcome.ci else None,
+        p_value=outcome.p_value,
+        adjusted_p_value=outcome.adjusted_p_value,
+        n=outcome.n,
+        excluded=outcome.excluded,
+        base=outcome.base,
+        candidate=outcome.candidate,
+        margin=spec.margin if spec.kind == "no_regression" else None,
+        detectable_effect=outcome.detectable,
+        cases_needed=outcome.cases_needed,
+        on_inconclusive="warn" if on_inconclusive == "warn" else "fail",
+    )
+
+
+def evaluate_gate(
+    suites: Sequence[Suite],
+    records: Sequence[Record],
+    *,
+    defaults: GateSpec | None = None,
+    settings: BootstrapSettings | None = None,
+) -> GateEvaluation:
+    settings = settings or BootstrapSettings()
+    rows: list[GateResult] = []
+    comparisons: list[Comparison] = []
+    for suite in suites:
+        mine = [r for r in records if r.suite == suite.name]
+        candidate = next((r.target for r in mine if r.role == "candidate"), None)
+        if candidate is None:
+            continue  # no case of this suite ran
+        gate = effective_gate(suite, defaults)
+        has_base = any(r.role == "base" for r in mine)
+        all_specs = rule_specs(gate)
+        specs = [s for s in all_specs if has_base or s.kind == "min_pass_rate"]
+        outcomes = evaluate_rules(
+            suite.name,
+            specs,
+            mine,
+            max_excluded=DEFAULT_MAX_EXCLUDED if gate.max_excluded is None else gate.max_excluded,
+            settings=settings,
+        )
+        if not has_base and len(specs) < len(all_specs):
+            outcomes += _without_base(suite.name, all_specs)
+        on_inconclusive = gate.on_inconclusive or "fail"
+        # By identity: two rules may be equal in every field.
+        ids = {id(spec): name for spec, name in zip(all_specs, rule_ids(all_specs), strict=True)}
+        rows += [_row(o, ids[id(o.spec)], candidate, on_inconclusive) for o in outcomes]
+        comparisons += compare_suite(suite.name, mine, settings)
+    flaky = [
+        FlakyCase(
+            suite=f.suite,
+            case_id=f.case_id,
+            target=f.target,
+            role="base" if f.role == "base" else "candidate",
+            passed=f.passed,
+            samples=f.samples,
+            pass_probability=f.pass_probability,
+        )
+        for f in flaky_cases(records)
+    ]
+    verdict = _verdict(rows)
+    let_through = verdict == "passed" or (
+        verdict == "inconclusive"
+        and all(r.on_inconclusive == "warn" for r in rows if r.status == "inconclusive")
+    )
+    return GateEvaluation(rows, comparisons, flaky, verdict, let_through)
+
+
+def _without_base(suite: str, specs: Sequence[RuleSpec]) -> list[RuleOutcome]:
+    """Comparative rules of a run without a base: inconclusive, saying why."""
+    return [
+        RuleOutcome(
+            suite=suite,
+            spec=spec,
+            status="inconclusive",
+            statistic="difference (candidate - base)",
+            value=None,
+            ci=None,
+            p_value=None,
+            adjusted_p_value=None,
+            n=0,
+            excluded=0,
+            detail="no base target in this run: a comparative rule needs one (--base NAME)",
+        )
+        for spec in specs
+        if spec.kind != "min_pass_rate"
+    ]
+
+
+def _verdict(rows: Sequence[GateResult]) -> Status:
+    if any(r.status == "failed" for r in rows):
+        return "failed"
+    if any(r.status == "inconclusive" for r in rows):
+        return "inconclusive"
+    return "passed"

@@ -10,16 +10,20 @@ from .compare import (
 )
 from .html import render_report, write_report
 from .markdown import render_summary, write_summary
+from .verdict import gate_line, headline, verdict_of
 
 __all__ = [
     "CaseComparison",
     "SuiteSummary",
     "compare_cases",
     "error_lines",
+    "gate_line",
+    "headline",
     "render_report",
     "render_summary",
     "summarize_suites",
     "unreachable_targets",
+    "verdict_of",
     "write_report",
     "write_summary",
 ]

@@ -80,6 +80,7 @@ class SuiteSummary:
     improved: int
     gate_passed: bool | None
     gate_detail: str
+    gate_status: str | None = None  # passed / failed / inconclusive; None: no rule ran
 
 
 def summarize_suites(results: Results) -> list[SuiteSummary]:
@@ -102,9 +103,19 @@ def summarize_suites(results: Results) -> list[SuiteSummary]:
                 improved=sum(c.status == "improved" for c in mine),
                 gate_passed=all(g.passed for g in gates) if gates else None,
                 gate_detail="; ".join(g.detail for g in gates) or "no gate rule",
+                gate_status=_suite_status([g.status for g in gates]),
             )
         )
     return out
+
+
+def _suite_status(statuses: Sequence[str]) -> str | None:
+    if not statuses:
+        return None
+    for status in ("failed", "inconclusive"):
+        if status in statuses:
+            return status
+    return "passed"
 
 
 def error_lines(results: Results, limit: int = 5) -> list[str]:

@@ -8,6 +8,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..results import Results
 from .compare import compare_cases, error_lines, summarize_suites
+from .plots import interval_svg
+from .verdict import verdict_of
 
 __all__ = ["render_report", "write_report"]
 
@@ -26,6 +28,13 @@ def _env() -> Environment:
     return env
 
 
+def _banner(results: Results) -> str:
+    verdict = verdict_of(results)
+    if verdict != "inconclusive":
+        return f"Gate {verdict}"
+    return "Gate inconclusive " + ("(warning only)" if results.gate_passed else "(fails the gate)")
+
+
 def render_report(results: Results) -> str:
     cases = sorted(compare_cases(results), key=lambda c: (_STATUS_ORDER[c.status], c.suite))
     return (
@@ -37,6 +46,9 @@ def render_report(results: Results) -> str:
             cases=cases,
             targets={t.role: t for t in results.targets},
             errors=error_lines(results),
+            verdict=verdict_of(results),
+            banner=_banner(results),
+            interval_svg=interval_svg,
         )
     )
 

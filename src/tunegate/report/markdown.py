@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..paths import display_path
-from ..results import Results
+from ..results import GateResult, Results
 from ..safe_text import for_markdown
 from .compare import compare_cases, error_lines, summarize_suites
+from .plots import interval_text
+from .verdict import gate_line, headline
 
 __all__ = ["render_summary", "write_summary"]
 
@@ -21,15 +23,62 @@ def _cell(text: str) -> str:
     return for_markdown(text)
 
 
+def _number(value: float | None, *, rate: bool) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1%}" if rate else f"{value:+.3f}"
+
+
+def _interval(g: GateResult) -> str:
+    if g.ci is None:
+        return "–"
+    rate = g.metric == "pass_rate"
+    if g.rule == "min_pass_rate":
+        return f"[{g.ci[0]:.1%}, {g.ci[1]:.1%}]"
+    if rate:
+        return f"[{g.ci[0] * 100:+.1f}, {g.ci[1] * 100:+.1f}] pts"
+    return f"[{g.ci[0]:+.3f}, {g.ci[1]:+.3f}]"
+
+
+def _rule_rows(results: Results) -> list[str]:
+    lines = [
+        "| suite | rule | status | statistic | interval | plot | p |",
+        "|---|---|---|---:|---|---|---:|",
+    ]
+    for g in results.gate:
+        status = {"passed": "pass", "failed": "**FAIL**", "inconclusive": "**inconclusive**"}[
+            g.status
+        ]
+        if g.status == "inconclusive" and g.on_inconclusive == "warn":
+            status = "inconclusive (warn)"
+        rate = g.metric == "pass_rate"
+        if g.rule == "min_pass_rate":
+            value = _number(g.value, rate=True)
+        elif rate and g.value is not None:
+            value = f"{g.value * 100:+.1f} pts"
+        else:
+            value = _number(g.value, rate=False)
+        plot = interval_text(g)
+        p = "–" if g.adjusted_p_value is None else f"{g.adjusted_p_value:.3g}"
+        lines.append(
+            f"| {_cell(g.suite)} | {_cell(g.id or g.rule)} | {status} | {value} | "
+            f"{_interval(g)} | {'`' + plot + '`' if plot else ''} | {p} |"
+        )
+    lines.append("")
+    lines += [f"- {_cell(gate_line(g))}" for g in results.gate if g.status != "passed"]
+    return lines
+
+
 def render_summary(results: Results, report_path: Path | None = None) -> str:
-    verdict = "PASSED" if results.gate_passed else "FAILED"
     roles = {t.role: t.name for t in results.targets}
     # A verdict on a selection must not read as the project's verdict on a pull request.
     partial = [f"**{results.coverage}.**", ""] if results.coverage else []
     lines = [
-        f"## tunegate: gate {verdict}" + (" (partial run)" if results.partial else ""),
+        f"## tunegate: {headline(results)}" + (" (partial run)" if results.partial else ""),
         "",
         *partial,
+        *_rule_rows(results),
+        "",
         f"Run `{results.run_id}`"
         + (f" ({_cell(results.label)})" if results.label else "")
         + f": base {_cell(roles.get('base', '–'))}, "
@@ -40,7 +89,9 @@ def render_summary(results: Results, report_path: Path | None = None) -> str:
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for s in summarize_suites(results):
-        gate = "–" if s.gate_passed is None else ("pass" if s.gate_passed else "**FAIL**")
+        gate = {None: "–", "passed": "pass", "failed": "**FAIL**"}.get(
+            s.gate_status, "**inconclusive**"
+        )
         lines.append(
             f"| {_cell(s.suite)} | {s.cases} | {_pct(s.base_pass_rate)} | "
             f"{_pct(s.candidate_pass_rate)} | {s.regressed} | {s.improved} | {gate} |"
@@ -54,6 +105,13 @@ def render_summary(results: Results, report_path: Path | None = None) -> str:
         ]
         if len(regressed) > 30:
             lines.append(f"- … and {len(regressed) - 30} more")
+    if results.flaky:
+        lines += ["", f"Flaky cases (repeats both passed and failed): {len(results.flaky)}"]
+        lines += [
+            f"- {_cell(f.suite + '::' + f.case_id)} on {_cell(f.target)}: "
+            f"{f.passed}/{f.samples} passed"
+            for f in results.flaky[:20]
+        ]
     errors = error_lines(results)
     if errors:
         lines += ["", "Errors:"] + [f"- {_cell(e)}" for e in errors]

@@ -130,8 +130,8 @@ class PairedDifference:
             result = mcnemar([[0, base_only], [cand_only, 0]], exact=True)
             return float(result.pvalue)
         d = self.differences
-        if np.all(d == 0):
-            return 1.0
+        if np.all(d == 0) or d.size < 2:
+            return 1.0  # one case cannot tell a difference from chance
         result = stats.permutation_test(
             (self.candidate, self.base),
             _mean_difference,
@@ -148,6 +148,9 @@ class PairedDifference:
     def _replicates(self) -> NDArray[np.float64]:
         """Bootstrap means of the per-case differences (resampling cases), drawn once."""
         cached: NDArray[np.float64] | None = getattr(self, "_cache", None)
+        if cached is None and np.all(self.differences == self.differences[0]):
+            cached = np.full(self.settings.resamples, float(self.differences[0]))
+            object.__setattr__(self, "_cache", cached)
         if cached is None:
             result = stats.bootstrap(
                 (self.differences,),
@@ -195,8 +198,8 @@ def _mean_difference(
 
 
 def paired_difference(
-    base: Sequence[float],
-    candidate: Sequence[float],
+    base: Sequence[float] | NDArray[np.float64],
+    candidate: Sequence[float] | NDArray[np.float64],
     *,
     settings: BootstrapSettings | None = None,
 ) -> PairedDifference:

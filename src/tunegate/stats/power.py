@@ -33,23 +33,6 @@ class PowerEstimate:
     detectable: float  # the smallest drop detectable at 80% power with n cases
     cases_needed: int | None  # cases for the margin asked, at 80% power; None if unbounded
 
-    def sentence(self, margin: float) -> str:
-        """One sentence for an inconclusive verdict."""
-        need = (
-            f"about {self.cases_needed:,} would"
-            if self.cases_needed is not None
-            else "no feasible number would"
-        )
-        return (
-            f"{self.n} case(s) cannot rule out a {_points(margin)} drop; {need} "
-            f"(at 80% power; the smallest drop this suite can rule out is about "
-            f"{_points(self.detectable)})"
-        )
-
-
-def _points(value: float) -> str:
-    return f"{value * 100:.1f}-point".replace(".0-point", "-point")
-
 
 def per_case_sd(differences: NDArray[np.float64], *, binary: bool) -> float:
     n = differences.size

@@ -15,8 +15,11 @@ __all__ = [
     "DefaultsSpec",
     "GateSpec",
     "GenerationParams",
+    "ImprovesRule",
     "MessageSpec",
+    "NoRegressionRule",
     "ParamsOverride",
+    "RuleScope",
     "SuiteSpec",
     "suite_json_schema",
 ]
@@ -93,15 +96,84 @@ class DefaultsSpec(_Strict):
     )
 
 
-class GateSpec(_Strict):
-    """The suite's pass rule for the candidate."""
+class RuleScope(_Strict):
+    """What a comparative rule looks at: a metric over the cases with some tags."""
 
-    min_pass_rate: float = Field(
-        1.0,
+    metric: str = Field(
+        "pass_rate",
+        description="pass_rate (did every check pass), or a check's name to compare its values.",
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Only cases carrying every one of these tags."
+    )
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Level of the two-sided interval the rule reads."
+    )
+
+
+class NoRegressionRule(RuleScope):
+    """Non-inferiority: the candidate is no worse than the base by more than `margin`."""
+
+    margin: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="The largest drop (candidate - base) that still counts as no regression.",
+    )
+
+
+class ImprovesRule(RuleScope):
+    """Superiority: the candidate is better than the base."""
+
+
+class GateSpec(_Strict):
+    """The suite's rules. Absolute: min_pass_rate. Comparative: no_regression, improves."""
+
+    min_pass_rate: float | None = Field(
+        None,
         ge=0,
         le=1,
-        description="Least share of candidate samples that must pass; by default all must.",
+        description="Least candidate pass rate (mean over cases of each case's pass share). "
+        "When a suite and the project set no rule at all, 1.0: every case must pass.",
     )
+    no_regression: NoRegressionRule | list[NoRegressionRule] | None = Field(
+        None, description="Non-inferiority rule(s), each judged on its interval."
+    )
+    improves: ImprovesRule | list[ImprovesRule] | None = Field(
+        None, description="Superiority rule(s), each judged on its interval."
+    )
+    on_inconclusive: Literal["fail", "warn"] | None = Field(
+        None,
+        description="What an inconclusive rule does to the verdict: fail (default) or warn.",
+    )
+    max_excluded: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Largest share of a rule's cases that may be left out (an error on base "
+        "or candidate) before the rule is inconclusive; default 0.1.",
+    )
+
+    def merged_over(self, defaults: GateSpec | None) -> GateSpec:
+        """This suite's rules over the project's defaults: a key the suite sets wins
+        (including an explicit null, which turns a project rule off)."""
+        if defaults is None:
+            return self
+        own = self.model_fields_set
+        values = {k: getattr(self if k in own else defaults, k) for k in type(self).model_fields}
+        return GateSpec.model_validate(values)
+
+    def no_regression_rules(self) -> list[NoRegressionRule]:
+        return _as_list(self.no_regression)
+
+    def improves_rules(self) -> list[ImprovesRule]:
+        return _as_list(self.improves)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 class CaseSpec(_Strict):

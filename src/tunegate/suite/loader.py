@@ -123,6 +123,7 @@ def _expand(spec: SuiteSpec, doc: YamlDocument) -> Suite:
                 )
             first_seen[case.id] = case.location
             cases.append(case)
+    _check_rule_scopes(spec, cases, doc)
     return Suite(
         name=spec.name,
         path=doc.path,
@@ -131,6 +132,32 @@ def _expand(spec: SuiteSpec, doc: YamlDocument) -> Suite:
         description=spec.description,
         warnings=tuple(sorted(warnings.values(), key=_file_order)),
     )
+
+
+def _check_rule_scopes(spec: SuiteSpec, cases: list[Case], doc: YamlDocument) -> None:
+    """A gate rule must name a metric some case checks and tags some case carries:
+    otherwise it would judge nothing, and say so only at run time."""
+    checks = sorted({c.name for case in cases for c in case.checks})
+    tags = sorted({t for case in cases for t in case.tags})
+    for kind in ("no_regression", "improves"):
+        value = getattr(spec.gate, kind)
+        rules = value if isinstance(value, list) else [value] if value is not None else []
+        for i, rule in enumerate(rules):
+            here: DataPath = ("gate", kind, i) if isinstance(value, list) else ("gate", kind)
+            if rule.metric != "pass_rate" and rule.metric not in checks:
+                raise SuiteError(
+                    doc.locate((*here, "metric")),
+                    f"no case has a check named '{rule.metric}'"
+                    f"{did_you_mean(rule.metric, ['pass_rate', *checks])}; a rule compares "
+                    f"pass_rate or one of this suite's checks: {', '.join(checks) or 'none'}",
+                )
+            for t, tag in enumerate(rule.tags):
+                if tag not in tags:
+                    raise SuiteError(
+                        doc.locate((*here, "tags", t)),
+                        f"no case has the tag '{tag}'{did_you_mean(tag, tags)}; "
+                        f"tags in this suite: {', '.join(tags) or 'none'}",
+                    )
 
 
 def _file_order(warning: SuiteWarning) -> tuple[int, int]:

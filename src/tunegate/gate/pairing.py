@@ -1,0 +1,132 @@
+"""Records -> one value per case per side, the input of every paired comparison.
+
+The case is the unit of analysis: its samples (repeats) are averaged into one pass share
+or mean score, so N repeats never count as N independent cases. A sample that errored is
+neither a pass nor a fail: it is left out of its case's average, and a case with no usable
+sample on either side is left out of the pairing and counted in `excluded`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..results import Record
+
+__all__ = ["PASS_RATE", "FlakyCase", "PairedCases", "flaky_cases", "pair_cases"]
+
+# The metric name of "did the sample pass every check".
+PASS_RATE = "pass_rate"
+
+
+@dataclass(frozen=True)
+class PairedCases:
+    suite: str
+    metric: str
+    case_ids: list[str]
+    base: NDArray[np.float64]
+    candidate: NDArray[np.float64]
+    # Cases in scope that could not be paired: an error (or no value) on either side.
+    excluded: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.case_ids)
+
+    @property
+    def in_scope(self) -> int:
+        return self.n + len(self.excluded)
+
+    @property
+    def excluded_share(self) -> float:
+        return len(self.excluded) / self.in_scope if self.in_scope else 0.0
+
+
+def _sample_value(record: Record, metric: str) -> float | None:
+    """The value of one sample for `metric`, or None when it gives no evidence."""
+    if record.error is not None:
+        return None
+    if metric == PASS_RATE:
+        return 1.0 if record.passed else 0.0
+    score = record.scores.get(metric)
+    if score is None or score.value is None:
+        return None
+    return float(score.value)
+
+
+def _case_values(
+    records: Iterable[Record], metric: str
+) -> dict[tuple[str, str], list[float | None]]:
+    values: dict[tuple[str, str], list[float | None]] = defaultdict(list)
+    for r in records:
+        values[(r.case_id, r.role)].append(_sample_value(r, metric))
+    return values
+
+
+def pair_cases(
+    records: Sequence[Record],
+    *,
+    suite: str,
+    metric: str = PASS_RATE,
+    tags: Sequence[str] = (),
+) -> PairedCases:
+    """Pair base and candidate per case of `suite` (restricted to cases with every tag in
+    `tags`), each side's value the mean over that case's usable samples."""
+    mine = [r for r in records if r.suite == suite and set(tags) <= set(r.tags)]
+    values = _case_values(mine, metric)
+    case_ids = list(dict.fromkeys(r.case_id for r in mine))
+    paired_ids: list[str] = []
+    base: list[float] = []
+    cand: list[float] = []
+    excluded: list[str] = []
+    for case_id in case_ids:
+        sides = []
+        for role in ("base", "candidate"):
+            usable = [v for v in values.get((case_id, role), []) if v is not None]
+            sides.append(sum(usable) / len(usable) if usable else None)
+        b, c = sides
+        if b is None or c is None:
+            excluded.append(case_id)
+            continue
+        paired_ids.append(case_id)
+        base.append(b)
+        cand.append(c)
+    return PairedCases(
+        suite=suite,
+        metric=metric,
+        case_ids=paired_ids,
+        base=np.asarray(base, dtype=np.float64),
+        candidate=np.asarray(cand, dtype=np.float64),
+        excluded=excluded,
+    )
+
+
+@dataclass(frozen=True)
+class FlakyCase:
+    suite: str
+    case_id: str
+    target: str
+    role: str
+    passed: int
+    samples: int
+
+    @property
+    def pass_probability(self) -> float:
+        return self.passed / self.samples
+
+
+def flaky_cases(records: Sequence[Record]) -> list[FlakyCase]:
+    """Cases whose repeats both passed and failed on one target (errors left out)."""
+    groups: dict[tuple[str, str, str, str], list[bool]] = defaultdict(list)
+    for r in records:
+        if r.error is None:
+            groups[(r.suite, r.case_id, r.target, r.role)].append(r.passed)
+    return [
+        FlakyCase(suite, case_id, target, role, sum(outcomes), len(outcomes))
+        for (suite, case_id, target, role), outcomes in groups.items()
+        if 0 < sum(outcomes) < len(outcomes)
+    ]
