@@ -8,9 +8,9 @@ so repeats form a cluster and never count as independent evidence.
   difference of the two pass rates, and the exact McNemar test (a two-sided binomial test
   on the discordant cases, from statsmodels).
 - Otherwise (shares or scores): a seeded bootstrap of the mean per-case difference
-  (scipy's resampling; percentile interval, so every level comes from one set of
-  resamples) and a sign-flip permutation test (scipy, exact when 2^n is within the
-  resample budget).
+  (scipy's resampling; Hesterberg's expanded percentile interval, so every level comes from
+  one set of resamples and small suites are not overconfident) and a sign-flip permutation
+  test (scipy, exact when 2^n is within the resample budget).
 
 One-sided p-values for "difference <= threshold" (what a non-inferiority or superiority rule
 tests) come from inverting the same interval, so a rule's p-value, interval and verdict
@@ -19,6 +19,7 @@ always agree.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -106,8 +107,10 @@ class PairedDifference:
             return 1.0
         if self.method == "bootstrap-permutation":
             replicates = self._replicates()
-            # Percentile inversion: the share of bootstrap means at or below the threshold.
-            return float(np.clip(np.mean(replicates <= threshold), 0.0, 1.0))
+            # Percentile inversion: the share of bootstrap means at or below the threshold
+            # is the expanded level; map it back to the nominal one.
+            share = float(np.clip(np.mean(replicates <= threshold), 0.0, 1.0))
+            return _nominal_alpha(share, self.n)
         estimate = self.estimate
         if threshold == estimate:
             return 0.5
@@ -169,9 +172,27 @@ class PairedDifference:
         if np.all(d == d[0]):
             return float(d[0]), float(d[0])  # no spread: every resample is the same
         replicates = self._replicates()
-        alpha = 1 - confidence
-        low, high = np.quantile(replicates, [alpha / 2, 1 - alpha / 2])
+        tail = _expanded_alpha((1 - confidence) / 2, d.size)
+        low, high = np.quantile(replicates, [tail, 1 - tail])
         return float(low), float(high)
+
+
+# The percentile bootstrap is too narrow for small n (it uses the plug-in variance and normal
+# tails). Hesterberg's expanded percentile interval (2015, "What teachers should know about
+# the bootstrap", The American Statistician 69:4) reads the resamples at a wider level:
+# z_(alpha') = sqrt(n / (n - 1)) * t_(alpha, n - 1). Both directions of that map are here.
+
+
+def _expanded_alpha(alpha: float, n: int) -> float:
+    if n < 2:
+        return alpha
+    return float(stats.norm.cdf(math.sqrt(n / (n - 1)) * stats.t.ppf(alpha, n - 1)))
+
+
+def _nominal_alpha(expanded: float, n: int) -> float:
+    if n < 2 or expanded in (0.0, 1.0):
+        return expanded
+    return float(stats.t.cdf(stats.norm.ppf(expanded) / math.sqrt(n / (n - 1)), n - 1))
 
 
 def _smallest_alpha(holds: Callable[[float], bool]) -> float:
