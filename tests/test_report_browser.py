@@ -94,3 +94,39 @@ def test_report_renders_the_verdict_and_the_regression(browser, tmp_path: Path) 
     assert outside == []
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     page.close()
+
+
+def test_report_opens_with_the_rules_and_their_interval_plots(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cases = "\n".join(f"  - {{id: q{i}, prompt: 'q{i}'}}" for i in range(12))
+    suite = "name: shop\ngate: {no_regression: {margin: 0.05}, min_pass_rate: 0.5}\ncases:\n"
+    outputs = "".join(f'{{"case_id": "q{i}", "output": "fine"}}\n' for i in range(12))
+    write(tmp_path / "base.jsonl", outputs)
+    write(tmp_path / "cand.jsonl", outputs)
+    make_project(
+        tmp_path,
+        targets="""
+        base: {provider: replay, path: base.jsonl}
+        cand: {provider: replay, path: cand.jsonl}
+        """,
+        suites={"shop.yaml": suite + cases + "\n"},
+    )
+    assert main(["run"]) == 1  # 12 identical cases cannot rule out a 5-point drop
+    report = (tmp_path / "reports" / "latest" / "report.html").resolve()
+    page = browser.new_page()
+    page.goto(report.as_uri())
+    assert page.locator("#verdict").inner_text() == "Gate inconclusive (fails the gate)"
+    rows = page.locator("#rules tr.rule")
+    assert rows.count() == 2
+    ni = page.locator("#rules tr.rule[data-status='inconclusive']")
+    assert "12 case(s) cannot rule out a 5-point drop" in ni.inner_text()
+    plot = ni.locator("svg.interval")
+    box = plot.bounding_box()
+    assert box is not None and box["width"] > 100  # drawn, not an empty element
+    # The interval bar spans the dashed margin line: that is why it is inconclusive.
+    ci = plot.locator("line.ci")
+    bar = plot.locator("line.bar")
+    x1, x2 = float(ci.get_attribute("x1") or 0), float(ci.get_attribute("x2") or 0)
+    margin_x = float(bar.get_attribute("x1") or 0)
+    assert x1 < margin_x < x2
+    page.screenshot(path=str(tmp_path / "rules.png"), full_page=True)
+    page.close()

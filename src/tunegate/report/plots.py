@@ -20,7 +20,9 @@ WIDTH, HEIGHT, PAD = 240, 26, 10
 def _domain(g: GateResult) -> tuple[float, float] | None:
     if g.ci is None or g.value is None:
         return None
-    points = [g.ci[0], g.ci[1], g.value, 0.0]
+    points = [g.ci[0], g.ci[1], g.value]
+    if g.rule != "min_pass_rate":
+        points.append(0.0)  # "no difference" is part of every comparative picture
     if g.threshold is not None:
         points.append(g.threshold)
     lo, hi = min(points), max(points)
@@ -49,8 +51,12 @@ def interval_svg(g: GateResult) -> Markup:
         ' role="img">',
         f"<title>{g.value:+.3f} [{g.ci[0]:+.3f}, {g.ci[1]:+.3f}]</title>",
         f'<line x1="{PAD}" x2="{WIDTH - PAD}" y1="{mid}" y2="{mid}" stroke="#d0d7de"/>',
-        f'<line class="zero" x1="{x(0)}" x2="{x(0)}" y1="3" y2="{HEIGHT - 3}" stroke="#8c959f"/>',
     ]
+    if g.rule != "min_pass_rate":
+        parts.append(
+            f'<line class="zero" x1="{x(0)}" x2="{x(0)}" y1="3" y2="{HEIGHT - 3}" '
+            'stroke="#8c959f"/>'
+        )
     if g.threshold is not None:
         parts.append(
             f'<line class="bar" x1="{x(g.threshold)}" x2="{x(g.threshold)}" y1="2" '
