@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from ..results import Results
+from ..safe_text import for_terminal
 from .compare import compare_cases, error_lines, summarize_suites
 from .plots import interval_svg
 from .verdict import verdict_of
@@ -16,12 +19,22 @@ __all__ = ["render_report", "write_report"]
 _STATUS_ORDER = {"regressed": 0, "failing": 1, "improved": 2, "passing": 3, "base-only": 4}
 
 
+def _shown(value: Any) -> Any:
+    # Outside text in a page: control characters become visible escapes (a browser would
+    # hide an ESC or BEL, which then travel on in every copy and paste). Markup we built
+    # ourselves (the interval plots) passes through.
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return for_terminal(value)
+    return value
+
+
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("tunegate", "report/templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_shown,
     )
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0%}"
     env.filters["capitalize_first"] = lambda v: v[:1].upper() + v[1:]
