@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 _ATTEMPTS = re.compile(r" \(after \d+ attempt\(s\)\)$")
+_SAMPLE = re.compile(r"\bsample \d+\b")
 
 
 @dataclass
@@ -118,16 +119,36 @@ def _suite_status(statuses: Sequence[str]) -> str | None:
     return "passed"
 
 
+def _error_kind(r: Record) -> str:
+    """The message with what is particular to this record taken out, so one cause is one
+    line however many cases it hit ("no recorded output for case '<case>'")."""
+    message = _ATTEMPTS.sub("", r.error or "")
+    if r.case_id:
+        message = re.sub(rf"(?<![\w.\-]){re.escape(r.case_id)}(?![\w.\-])", "<case>", message)
+    return _SAMPLE.sub("sample <n>", message)
+
+
 def error_lines(results: Results, limit: int = 5) -> list[str]:
-    """Failed generations grouped by target and message: a wrong model id is one line."""
+    """Failed generations grouped by target and cause: a wrong model id is one line."""
     totals = Counter(r.target for r in results.records)
-    groups = Counter(
-        (r.target, _ATTEMPTS.sub("", r.error)) for r in results.records if r.error is not None
-    )
-    lines = [
-        f"{target}: {count} of {totals[target]} generations failed: {message}"
-        for (target, message), count in groups.most_common(limit)
-    ]
+    failed = [r for r in results.records if r.error is not None]
+    groups = Counter((r.target, _error_kind(r)) for r in failed)
+    examples: dict[tuple[str, str], list[str]] = defaultdict(list)
+    first: dict[tuple[str, str], str] = {}
+    for r in failed:
+        key = (r.target, _error_kind(r))
+        first.setdefault(key, _ATTEMPTS.sub("", r.error or ""))
+        if r.case_id not in examples[key]:
+            examples[key].append(r.case_id)
+    lines = []
+    for (target, message), count in groups.most_common(limit):
+        if count == 1:  # one record: its own words say more than the pattern
+            message = first[(target, message)]
+        line = f"{target}: {count} of {totals[target]} generations failed: {message}"
+        if "<case>" in message:
+            shown = examples[(target, message)]
+            line += f" (cases: {', '.join(shown[:3])}{', …' if len(shown) > 3 else ''})"
+        lines.append(line)
     if len(groups) > limit:
         lines.append(f"… and {len(groups) - limit} other kinds of error (see results.json)")
     return lines
