@@ -237,3 +237,15 @@ def test_a_handful_of_score_cases_gives_no_verdict() -> None:
         ]
     row = evaluate(gate, records).rows[0]
     assert row.status == "inconclusive" and "too few" in row.detail
+
+
+def test_contaminated_cases_are_left_out_of_the_verdict() -> None:
+    clean = paired([(True, True)] * 300 + [(False, False)] * 100)
+    leaked = paired([(False, True)] * 50, tags=["contaminated"])
+    result = evaluate(GateSpec(no_regression=NoRegressionRule(), min_pass_rate=0.7), clean + leaked)
+    ni, rate = (
+        next(r for r in result.rows if r.rule == k) for k in ("no_regression", "min_pass_rate")
+    )
+    assert ni.n == 400 and ni.value == 0.0  # the 50 memorised wins count for nothing
+    assert "50 contaminated case(s) left out" in ni.detail
+    assert rate.value == 0.75 and "50 contaminated case(s) left out" in rate.detail

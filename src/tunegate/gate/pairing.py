@@ -17,10 +17,12 @@ from numpy.typing import NDArray
 
 from ..results import Record
 
-__all__ = ["PASS_RATE", "FlakyCase", "PairedCases", "flaky_cases", "pair_cases"]
+__all__ = ["CONTAMINATED", "PASS_RATE", "FlakyCase", "PairedCases", "flaky_cases", "pair_cases"]
 
 # The metric name of "did the sample pass every check".
 PASS_RATE = "pass_rate"
+# The tag `tunegate contamination` gives cases that appear in the training data.
+CONTAMINATED = "contaminated"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class PairedCases:
     candidate: NDArray[np.float64]
     # Cases in scope that could not be paired: an error (or no value) on either side.
     excluded: list[str] = field(default_factory=list)
+    # Cases tagged `contaminated` (found in the training data), left out of the verdict.
+    contaminated: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -77,6 +81,9 @@ def pair_cases(
     """Pair base and candidate per case of `suite` (restricted to cases with every tag in
     `tags`), each side's value the mean over that case's usable samples."""
     mine = [r for r in records if r.suite == suite and set(tags) <= set(r.tags)]
+    # A case found in the training data measures memory, not knowledge: out of the verdict.
+    contaminated = list(dict.fromkeys(r.case_id for r in mine if CONTAMINATED in r.tags))
+    mine = [r for r in mine if CONTAMINATED not in r.tags]
     values = _case_values(mine, metric)
     case_ids = list(dict.fromkeys(r.case_id for r in mine))
     paired_ids: list[str] = []
@@ -102,6 +109,7 @@ def pair_cases(
         base=np.asarray(base, dtype=np.float64),
         candidate=np.asarray(cand, dtype=np.float64),
         excluded=excluded,
+        contaminated=contaminated,
     )
 
 

@@ -68,6 +68,7 @@ class RuleOutcome:
     n: int
     excluded: int
     base: float | None = None
+    contaminated: int = 0
     candidate: float | None = None
     detectable: float | None = None
     cases_needed: int | None = None
@@ -114,6 +115,8 @@ def _min_pass_rate(
             f"candidate pass rate {_pct(rate)} over {cand_only.n} case(s); "
             f"the suite requires {_pct(spec.threshold)}"
         )
+        if cand_only.contaminated:
+            detail += f" ({len(cand_only.contaminated)} contaminated case(s) left out)"
     return RuleOutcome(
         suite=suite,
         spec=spec,
@@ -125,6 +128,7 @@ def _min_pass_rate(
         adjusted_p_value=None,
         n=cand_only.n,
         excluded=len(cand_only.excluded),
+        contaminated=len(cand_only.contaminated),
         candidate=rate,
         detail=detail,
     )
@@ -180,6 +184,7 @@ def _comparative(
         adjusted_p_value=p,
         n=paired.n,
         excluded=len(paired.excluded),
+        contaminated=len(paired.contaminated),
         base=pd.base_mean,
         candidate=pd.candidate_mean,
     )
@@ -204,6 +209,8 @@ def _decide(outcome: RuleOutcome) -> RuleOutcome:
     m = spec.metric
     interval = f"{_signed(outcome.value, m)}{unit} [{_signed(low, m)}, {_signed(high, m)}]"
     level = f"{_pct(spec.confidence)} interval, {outcome.n} case(s)"
+    if outcome.contaminated:
+        level += f"; {outcome.contaminated} contaminated case(s) left out"
     if spec.kind == "no_regression":
         rate = spec.metric == PASS_RATE
         bar = f"-{_pct(spec.margin)}".replace("%", " points") if rate else f"-{spec.margin:g}"

@@ -1,0 +1,49 @@
+"""A target for a fresh adapter: the project's base target with `adapter_path` set.
+
+Used by the training callback and `tunegate watch`, which gate adapters that did not exist
+when tunegate.yaml was written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ..config import LoadedConfig, TargetSpec
+from ..errors import ConfigError
+from ..providers import get_provider_factory
+
+__all__ = ["with_adapter_target", "with_target"]
+
+
+def with_target(loaded: LoadedConfig, name: str, spec: dict[str, Any]) -> LoadedConfig:
+    """`loaded` plus (or with a replaced) target `name`, its options checked by its provider."""
+    target = TargetSpec.model_validate(spec)
+    factory = get_provider_factory(target.provider)
+    if factory is None:
+        raise ConfigError(f"target '{name}': unknown provider '{target.provider}'")
+    options = factory.options_model.model_validate(target.options)
+    config = loaded.config.model_copy(update={"targets": {**loaded.config.targets, name: target}})
+    return dataclasses.replace(
+        loaded, config=config, target_options={**loaded.target_options, name: options}
+    )
+
+
+def with_adapter_target(
+    loaded: LoadedConfig, *, template: str, name: str, adapter: Path
+) -> LoadedConfig:
+    """Target `name`: target `template` (a llama-cpp target) serving `adapter`."""
+    targets = loaded.config.targets
+    if template not in targets:
+        known = ", ".join(sorted(targets)) or "none"
+        raise ConfigError(f"no target named '{template}' to serve adapters with; defined: {known}")
+    spec = targets[template].model_dump(exclude_none=True)
+    spec.update(targets[template].options)
+    if spec.get("provider") != "llama-cpp":
+        raise ConfigError(
+            f"target '{template}' uses provider '{spec.get('provider')}'; serving a LoRA adapter "
+            "needs a llama-cpp target (model_path or model_package)"
+        )
+    spec["adapter_path"] = str(adapter.resolve())
+    return with_target(loaded, name, spec)
