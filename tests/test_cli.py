@@ -60,14 +60,16 @@ def test_exit_2_on_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 2
 
 
-def test_exit_3_when_the_store_is_corrupt(
+def test_exit_3_when_the_store_is_not_a_database(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     replay_project(tmp_path, "ok")
     write(tmp_path / "reports" / "tunegate.db", "this is not a database " * 100)
     assert main(["run"]) == 3
     err = capsys.readouterr().err
-    assert "the store at" in err and "move it aside or delete it" in err
+    assert "the store at reports/tunegate.db failed its integrity check" in err
+    # It may be someone's file that `store:` points at by mistake: never "delete it".
+    assert "move it aside" in err and "delete" not in err
 
 
 def test_validate_reports_each_suite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,7 +170,7 @@ def test_internal_error_is_exit_3_with_one_line(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("tunegate.cli.run", broken)
+    monkeypatch.setattr("tunegate.api.run", broken)
     monkeypatch.delenv("TUNEGATE_DEBUG", raising=False)
     assert main(["run"]) == 3
     err = capsys.readouterr().err
@@ -202,3 +204,52 @@ def test_suite_warnings_are_shown_by_validate_run_and_pytest(tmp_path: Path) -> 
         assert warning in proc.stdout + proc.stderr, command
     results = json.loads(next(tmp_path.rglob("results.json")).read_text())
     assert results["suites"][0]["warnings"][0].startswith(warning)
+
+
+PYPROJECT = """
+[project]
+name = "demo"
+description = '''
+[tool.tunegate]
+candidat = "decoy in a multi-line string"
+'''
+
+[tool.tunegate]
+candidate = "cand"
+suites = ["checks"]
+{extra}
+[tool.tunegate.targets.cand]
+provider = "replay"
+path = "base.jsonl"
+{option}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "option", "where", "message"),
+    [
+        ("candidat = 'x'", "", "pyproject.toml:11:1", "unknown key 'candidat'"),
+        ("", "  modle = 'x'", "pyproject.toml:15:3", "unknown key 'modle'"),
+        ("statistics = {seed = 1, resample = 9}", "", "pyproject.toml:11:25", "unknown key"),
+        ("gate.min_pass_rate = 'high'", "", "pyproject.toml:11:22", "gate.min_pass_rate"),
+        ("targets.x = { provider = 'opnai' }", "", "pyproject.toml:11:26", "unknown provider"),
+        ("base = 'nope'", "", "pyproject.toml:11:8", "base target 'nope' is not defined"),
+        ("out = [", "", "pyproject.toml:12:2", "invalid TOML"),
+    ],
+)
+def test_errors_in_pyproject_name_their_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: str,
+    option: str,
+    where: str,
+    message: str,
+) -> None:
+    # tomllib gives no positions: every error used to point at pyproject.toml:1:1.
+    write(tmp_path / "base.jsonl", '{"case_id": "a", "output": "ok"}\n')
+    write(tmp_path / "pyproject.toml", PYPROJECT.format(extra=extra, option=option))
+    write(tmp_path / "checks" / "mini.yaml", SUITE)
+    assert main(["validate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"tunegate: error: {where}: "), err
+    assert message in err

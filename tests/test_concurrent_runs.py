@@ -133,6 +133,13 @@ def test_the_keys_of_a_killed_run_are_taken_over_when_its_leases_lapse(tmp_path:
         assert sorted(r.status for r in reopened.runs()) == ["abandoned", "finished"]
 
 
+def record_runs(*stores: Store) -> None:
+    """Each store as a running run, as `tunegate run` records itself before its jobs: a
+    claim holds only while its owner is a running run."""
+    for i, store in enumerate(stores):
+        store.start_run(f"run-{i}", label=None, targets={}, suites=[], out_dir=Path("reports"))
+
+
 def runner_setup(root: Path) -> tuple[list[Job], dict[str, RunnerTarget], Redactor]:
     loaded = load_project_config()
     redactor = Redactor()
@@ -150,6 +157,7 @@ def test_a_failed_claim_is_released_and_the_waiting_run_tries_it(tmp_path: Path)
 
         async def two_runs() -> list[tuple[list[JobOutcome], RunStats]]:
             with Store(path) as a, Store(path) as b:
+                record_runs(a, b)
                 return list(
                     await asyncio.gather(
                         run_jobs(jobs, targets, a, redact=redactor),
@@ -175,6 +183,7 @@ def test_a_run_works_on_other_keys_while_another_run_holds_one(tmp_path: Path) -
 
         async def scenario() -> tuple[tuple[list[JobOutcome], RunStats], ...]:
             with Store(path) as a, Store(path) as b:
+                record_runs(a, b)
                 first = asyncio.create_task(run_jobs(jobs[:1], targets, a, redact=redactor))
                 while not server.arrivals(prompt(0)):
                     await asyncio.sleep(0.01)
@@ -190,3 +199,31 @@ def test_a_run_works_on_other_keys_while_another_run_holds_one(tmp_path: Path) -
     assert [o.shared for o in outcomes] == [True, False, False]
     assert (stats.calls, stats.shared, stats.cached) == (2, 1, 1)
     assert first_stats.calls == 1
+
+
+def test_claims_of_an_owner_that_is_no_run_are_taken_over_at_once(tmp_path: Path) -> None:
+    # Claims left by something that is no run (an edited or half-restored store, a tool
+    # that claimed without recording a run), expiring within the ten-lease horizon: a run
+    # used to wait for each of them to lapse, up to ten minutes.
+    prompts = [prompt(i) for i in range(4)]
+    store = tmp_path / "reports" / "tunegate.db"
+    with FakeOpenAIServer() as server:
+        project(tmp_path, server, prompts, concurrency=2)
+        jobs, _, _ = runner_setup(tmp_path)
+        Store(store).close()
+        with sqlite3.connect(store) as db:
+            db.executemany(
+                "INSERT INTO claims VALUES (?, 'ghost-host:1:dead', ?)",
+                [(job.key, time.time() + 9 * 60) for job in jobs],
+            )
+        db.close()
+        started = time.monotonic()
+        run = start_run(tmp_path)
+        output, _ = run.communicate(timeout=120)
+        took = time.monotonic() - started
+        arrivals = {p: len(server.arrivals(p)) for p in prompts}
+
+    assert run.returncode == 0, output
+    assert took < 30, f"the run waited {took:.0f} s for claims of no run"
+    assert arrivals == dict.fromkeys(prompts, 1)
+    assert claims_left(store) == 0

@@ -128,3 +128,26 @@ def test_ctrl_c_keeps_completed_work_and_marks_the_run(tmp_path: Path) -> None:
     with sqlite3.connect(store) as db:
         status = db.execute("SELECT label, status FROM runs").fetchall()
     assert status == [("interrupted-one", "interrupted")]
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
+    # A cancelled CI job gets SIGTERM: the run used to stay `running`, holding its claims,
+    # until the next run opened the store.
+    with FakeOpenAIServer(latency=0.25) as server:
+        proc = start_run_midway(tmp_path, server, "--label", "terminated-one", after_calls=4)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 3
+    assert err.strip().endswith(
+        "tunegate: terminated (SIGTERM); completed generations are kept in the store"
+    )
+    assert "Traceback" not in err
+    store = tmp_path / "reports" / "tunegate.db"
+    assert len(committed_case_ids(store)) >= 4
+    with sqlite3.connect(store) as db:
+        status = db.execute("SELECT label, status FROM runs").fetchall()
+        claims = db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
+    db.close()
+    assert status == [("terminated-one", "interrupted")]
+    assert claims == 0

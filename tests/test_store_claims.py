@@ -27,8 +27,14 @@ def put(store: Store, key: str, text: str = "out") -> None:
     )
 
 
+def start_run(store: Store, run_id: str) -> None:
+    store.start_run(run_id, label=None, targets={}, suites=["s"], out_dir=Path("reports"))
+
+
 def test_one_run_claims_a_key_the_other_waits_then_uses_its_result(tmp_path: Path) -> None:
     with Store(tmp_path / "t.db") as a, Store(tmp_path / "t.db") as b:
+        start_run(a, "a")
+        start_run(b, "b")
         assert a.claim("k").state is ClaimState.MINE
         assert a.claim("k").state is ClaimState.MINE  # claiming again is harmless
         held = b.claim("k")
@@ -44,6 +50,8 @@ def test_one_run_claims_a_key_the_other_waits_then_uses_its_result(tmp_path: Pat
 def test_a_released_claim_without_a_result_goes_to_the_other_run(tmp_path: Path) -> None:
     # A failed generation is not cached: releasing lets the other run try it.
     with Store(tmp_path / "t.db") as a, Store(tmp_path / "t.db") as b:
+        start_run(a, "a")
+        start_run(b, "b")
         assert a.claim("k").state is ClaimState.MINE
         a.release("k")
         assert b.peek("k").state is ClaimState.FREE
@@ -61,6 +69,8 @@ def test_a_lease_lapses_unless_renewed(tmp_path: Path) -> None:
         Store(path, lease_s=1.0) as stalled,
         Store(path, lease_s=1.0) as other,
     ):
+        for name, store in (("working", working), ("stalled", stalled), ("other", other)):
+            start_run(store, name)
         assert working.claim("renewed").state is ClaimState.MINE
         assert stalled.claim("lapsed").state is ClaimState.MINE
         for _ in range(4):  # a heartbeat, as the runner beats: three times per lease
@@ -69,10 +79,6 @@ def test_a_lease_lapses_unless_renewed(tmp_path: Path) -> None:
         assert other.claim("renewed").state is ClaimState.HELD
         assert other.claim("lapsed").state is ClaimState.MINE  # taken over
         assert stalled.claim("lapsed").state is ClaimState.HELD
-
-
-def start_run(store: Store, run_id: str) -> None:
-    store.start_run(run_id, label=None, targets={}, suites=["s"], out_dir=Path("reports"))
 
 
 def statuses(path: Path) -> dict[str, str]:
@@ -159,6 +165,22 @@ def test_owner_and_claim_values_that_make_no_sense_are_not_trusted(tmp_path: Pat
                 " pid, owner, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?)",
                 (run_id, "long ago", "running", "{}", "[]", host, pid, "x", heartbeat),
             )
+        # The claims' owner: a live run of another machine (its heartbeat is fresh).
+        db.execute(
+            "INSERT INTO runs (run_id, started_at, status, targets_json, suites_json, host,"
+            " pid, owner, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                "live",
+                time.time(),
+                "running",
+                "{}",
+                "[]",
+                "elsewhere",
+                7,
+                "live-elsewhere",
+                time.time(),
+            ),
+        )
         db.execute("INSERT INTO claims VALUES ('never', 'live-elsewhere', 'the end of time')")
         db.execute("INSERT INTO claims VALUES ('blob', 'live-elsewhere', x'00')")
         db.execute("INSERT INTO claims VALUES ('year-2999', 'live-elsewhere', 32503680000)")
@@ -172,8 +194,38 @@ def test_owner_and_claim_values_that_make_no_sense_are_not_trusted(tmp_path: Pat
         assert store.claim("year-2999").state is ClaimState.MINE  # no live run renews so far
         assert store.claim("a-lease-ahead").state is ClaimState.HELD
     assert statuses(path) == {
+        "live": "running",
         "text-pid": "running",  # fresh heartbeat: alive until it stops beating
         "huge-pid": "running",
         "negative-pid": "abandoned",
         "text-heartbeat": "abandoned",
     }
+
+
+def test_a_claim_holds_only_while_its_owner_is_a_running_run(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with Store(path) as a, Store(path) as b:
+        start_run(a, "a")
+        start_run(b, "b")
+        with sqlite3.connect(path) as db:  # expiring well within the ten-lease horizon
+            soon = time.time() + 300
+            db.execute("INSERT INTO claims VALUES ('of-no-run', 'no-such-owner', ?)", (soon,))
+        db.close()
+        assert b.claim("of-no-run").state is ClaimState.MINE  # taken over at once
+        assert a.claim("k").state is ClaimState.MINE
+        assert b.claim("k").state is ClaimState.HELD
+        # A run that has ended holds nothing, even a claim it did not release itself.
+        a.finish_run("a", status="interrupted", gate_passed=None)
+        assert b.claim("k").state is ClaimState.MINE
+
+
+def test_finishing_a_run_releases_every_claim_it_holds(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with Store(path) as a:
+        start_run(a, "a")
+        for key in ("k1", "k2"):
+            assert a.claim(key).state is ClaimState.MINE
+        a.finish_run("a", status="finished", gate_passed=True)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM claims").fetchone() == (0,)
+    db.close()

@@ -1,35 +1,38 @@
-"""The `tunegate` command. Exit codes: 0 gate passed, 1 gate failed, 2 bad input, 3 run failed."""
+"""The `tunegate` command. Exit codes: 0 gate passed, 1 gate failed, 2 bad input, 3 run failed.
+
+Ctrl-C and SIGTERM stop a run the same way: the run is marked `interrupted` in the store,
+its claims are released, and the command exits 3 with one line. Once the run's results
+are written they are the answer: an interrupt after that no longer changes the exit code.
+
+This module imports little at the top: the rest of tunegate (pydantic, scipy, statsmodels,
+about a second) is imported inside `main`, where a Ctrl-C is handled like any other.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
-from .api import run
-from .config import LoadedConfig, load_project_config
-from .errors import SourceLocation, TunegateError
-from .execution.targets import check_targets
-from .paths import display_path
-from .report import (
-    error_lines,
-    gate_line,
-    headline,
-    summarize_suites,
-    unreachable_targets,
-    verdict_of,
-)
-from .results import Results
-from .safe_text import for_terminal
-from .suite import load_suites, suite_json_schema
+from .errors import ConfigError, SourceLocation, TunegateError
+
+if TYPE_CHECKING:
+    from .config import LoadedConfig
+    from .execution import EvaluationOutcome
+    from .suite import Suite
 
 __all__ = ["main"]
 
 EXIT_PASSED, EXIT_GATE_FAILED, EXIT_INPUT, EXIT_RUNTIME = 0, 1, 2, 3
+_ROLES = ("base", "candidate")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,21 +42,36 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_INPUT)
 
 
+_CONFIG_HELP = "tunegate.yaml or pyproject.toml to use (before or after the command)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tunegate",
         description="Evaluate a fine-tuned model against its base on your suites, and gate it.",
-        epilog="Exit codes: 0 gate passed, 1 gate failed, 2 bad input, 3 the run failed.",
+        epilog="Exit codes: 0 gate passed, 1 gate failed, 2 bad input, 3 the run failed "
+        "(also on Ctrl-C or SIGTERM before the results are written).",
     )
     parser.add_argument("--version", action="version", version=f"tunegate {__version__}")
-    parser.add_argument("--config", type=Path, help="tunegate.yaml or pyproject.toml to use")
+    parser.add_argument("--config", type=Path, help=_CONFIG_HELP)
+    # `tunegate run --config x.yaml` too: SUPPRESS keeps the value given before the command
+    # when none is given after it.
+    shared = _Parser(add_help=False)
+    shared.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=_CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="run suites against the base and candidate targets")
+    run = sub.add_parser(
+        "run", parents=[shared], help="run suites against the base and candidate targets"
+    )
     run.add_argument("suites", nargs="*", type=Path, help="suite files or folders")
-    run.add_argument("--base", help="base target name (default: config `base`)")
-    run.add_argument("--candidate", help="candidate target name (default: config `candidate`)")
-    run.add_argument("--out", type=Path, help="folder for run outputs (default: config `out`)")
+    _role_options(run)
+    run.add_argument(
+        "--out",
+        type=Path,
+        help="folder for the run folders and the latest links (default: config `out`); the "
+        "store stays where the config puts it (`store:`, else <config out>/tunegate.db), "
+        "since it is the cache every run shares",
+    )
     run.add_argument("--label", help="a label for this run, e.g. iteration-3")
     run.add_argument(
         "--progress",
@@ -63,18 +81,65 @@ def _parser() -> argparse.ArgumentParser:
         "elsewhere; --no-progress for none)",
     )
 
-    validate = sub.add_parser("validate", help="check suite files and the config")
-    validate.add_argument("suites", nargs="*", type=Path)
+    validate = sub.add_parser(
+        "validate", parents=[shared], help="check suite files, the config, targets and store"
+    )
+    validate.add_argument("suites", nargs="*", type=Path, help="suite files or folders")
+    _role_options(validate)
 
     schema = sub.add_parser("schema", help="print the suite JSON Schema")
     schema.add_argument("--results", action="store_true", help="print the results.json schema")
     return parser
 
 
+def _role_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base", help="base target name (default: config `base`)")
+    parser.add_argument("--candidate", help="candidate target name (default: config `candidate`)")
+
+
+# Output -----------------------------------------------------------------------------
+
+
 def _say(text: str, *, error: bool = False) -> None:
     """Print text that may hold outside content (outputs, server messages, names): with
     control characters made visible, so nothing can steer the terminal."""
-    print(for_terminal(text), file=sys.stderr if error else sys.stdout)
+    from .safe_text import for_terminal
+
+    _write(for_terminal(text), sys.stderr if error else sys.stdout)
+
+
+def _write(text: str, stream: TextIO) -> None:
+    try:
+        print(text, file=stream)
+    except BrokenPipeError:
+        _discard(stream)
+
+
+def _discard(stream: TextIO) -> None:
+    """The reader went away (`tunegate run | head -1`): send the rest of this stream to
+    /dev/null, so neither this write nor the flush at exit fails, and the exit code stays
+    the verdict's."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _flush_output() -> None:
+    # A pipe is block-buffered: a closed reader shows up only when the buffer is flushed.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            _discard(stream)
+            stream.flush()  # what was buffered now goes to /dev/null
+        except (OSError, ValueError):
+            pass
 
 
 def _tolerant_streams() -> None:
@@ -86,23 +151,84 @@ def _tolerant_streams() -> None:
             reconfigure(errors="backslashreplace")
 
 
+# Signals ----------------------------------------------------------------------------
+
+_Handlers = dict[signal.Signals, Any]
+_stopped_by = {"signal": "interrupted"}
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (a CI job cancelled, `kill`) stops a run exactly as Ctrl-C does: the
+    SIGINT machinery in place (Python's, or asyncio's, which cancels the run cleanly)
+    handles it, and the run is marked `interrupted` and its claims released."""
+    _stopped_by["signal"] = "terminated (SIGTERM)"
+    if callable(signal.getsignal(signal.SIGINT)):
+        signal.raise_signal(signal.SIGINT)
+    else:  # SIGINT ignored since start-up (`tunegate run &` in a script): stop all the same
+        raise KeyboardInterrupt
+
+
+def _install_signal_handlers() -> _Handlers | None:
+    if threading.current_thread() is not threading.main_thread():
+        return None  # only the main thread may set handlers; the caller's own apply
+    _stopped_by["signal"] = "interrupted"
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    return previous
+
+
+def _ignore_interrupts() -> None:
+    """The results are written: from here on the exit code is the verdict's, whatever
+    signal arrives while the summary prints or the interpreter exits."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def _restore(handlers: _Handlers | None) -> None:
+    for signum, handler in (handlers or {}).items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+# Entry point ------------------------------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    _tolerant_streams()
-    args = _parser().parse_args(argv)
+    """The command line. With `argv=None` (the `tunegate` command) the process exits with
+    the returned code next, so interrupts stay ignored after this returns: a late Ctrl-C
+    must not turn a verdict into a -2. Given `argv` (tests, scripts), the signal handlers
+    are restored on return."""
+    handlers = _install_signal_handlers()
     try:
+        return _main(argv)
+    finally:
+        _flush_output()
+        if argv is None:
+            _ignore_interrupts()
+        else:
+            _restore(handlers)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    _tolerant_streams()
+    try:
+        args = _parser().parse_args(argv)
         if args.command == "schema":
-            schema = Results.model_json_schema() if args.results else suite_json_schema()
-            print(json.dumps(schema, indent=2))
-            return EXIT_PASSED
+            return _schema(results=args.results)
+        from .config import load_project_config
+
         loaded = load_project_config(args.config)
         if args.command == "validate":
-            return _validate(loaded, args.suites)
+            return _validate(loaded, args)
         return _run(loaded, args)
     except TunegateError as exc:
         _say(f"tunegate: error: {exc}", error=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        _say("tunegate: interrupted; completed generations are kept in the store", error=True)
+        _say(
+            f"tunegate: {_stopped_by['signal']}; completed generations are kept in the store",
+            error=True,
+        )
         return EXIT_RUNTIME
     except Exception as exc:  # a bug in tunegate or a plugin, not bad input
         if os.environ.get("TUNEGATE_DEBUG"):
@@ -115,13 +241,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_RUNTIME
 
 
-def _validate(loaded: LoadedConfig, given: list[Path]) -> int:
+def _schema(*, results: bool) -> int:
+    from .results import Results
+    from .suite import suite_json_schema
+
+    schema = Results.model_json_schema() if results else suite_json_schema()
+    _write(json.dumps(schema, indent=2), sys.stdout)
+    return EXIT_PASSED
+
+
+# validate ---------------------------------------------------------------------------
+
+
+def _validate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    """Every problem at once, as pytest lists every broken file: each suite file, the
+    roles, every target (those the run would not use only warn), the store path."""
+    from .execution.store import store_path_problem
+
     problems: list[str] = []
-    try:
-        suites = load_suites(given or [loaded.resolve(p) for p in loaded.config.suites])
-    except TunegateError as exc:  # still check the targets: report every problem at once
-        suites, problems = [], [str(exc)]
-    for suite in suites:
+    for suite in _validate_suites(loaded, args.suites, problems):
         templates = len({c.template_id for c in suite.cases})
         _say(
             f"ok  {SourceLocation(suite.path)}: suite '{suite.name}', {templates} case(s) "
@@ -129,20 +267,88 @@ def _validate(loaded: LoadedConfig, given: list[Path]) -> int:
         )
         for warning in suite.warnings:
             _say(str(warning))
-    # Every target a run could use, built as a run builds it: no model is called or loaded.
-    config = loaded.config
-    for check in check_targets(loaded):
-        if check.problem is not None:
-            problems.append(check.problem)
-            continue
-        roles = [r for r in ("base", "candidate") if getattr(config, r) == check.name]
-        _say(f"ok  target '{check.name}' ({', '.join([check.provider, *roles])})")
+    warnings = _validate_targets(loaded, args, problems)
+    store = store_path_problem(loaded.store_path)
+    if store is not None:
+        problems.append(store)
+    for text in warnings:
+        _say(f"tunegate: warning: {text}", error=True)
     for problem in problems:
         _say(f"tunegate: error: {problem}", error=True)
     return EXIT_INPUT if problems else EXIT_PASSED
 
 
+def _validate_suites(loaded: LoadedConfig, given: list[Path], problems: list[str]) -> list[Suite]:
+    from .suite import discover_suite_files, load_suite
+    from .suite.files import check_suite_arguments
+
+    files: dict[Path, None] = {}  # ordered, each file once
+    for path in given or [loaded.resolve(p) for p in loaded.config.suites]:
+        try:
+            check_suite_arguments([path])
+            files.update(dict.fromkeys(discover_suite_files([path])))
+        except TunegateError as exc:
+            problems.append(str(exc))
+    suites: list[Suite] = []
+    for file in files:
+        try:
+            suites.append(load_suite(file))
+        except TunegateError as exc:  # the next file may be broken too: say so as well
+            problems.append(str(exc))
+    problems.extend(_duplicate_names(suites))
+    return suites
+
+
+def _duplicate_names(suites: list[Suite]) -> list[str]:
+    """What `load_suites` refuses first, for every pair (suite names key the results)."""
+    seen: dict[str, Path] = {}
+    problems = []
+    for suite in suites:
+        if suite.name in seen:
+            problems.append(
+                f"{SourceLocation(suite.path)}: suite name '{suite.name}' is also used by "
+                f"{SourceLocation(seen[suite.name])}; give each suite a unique name"
+            )
+        seen.setdefault(suite.name, suite.path)
+    return problems
+
+
+def _validate_targets(
+    loaded: LoadedConfig, args: argparse.Namespace, problems: list[str]
+) -> list[str]:
+    """Check the roles as `run` resolves them, then every target: a problem is an error
+    for a target the run would use and a warning for any other. Returns the warnings."""
+    from .config import undefined_target
+    from .execution.targets import check_targets
+
+    config = loaded.config
+    chosen: dict[str, str | None] = {}
+    try:
+        chosen["base"], chosen["candidate"] = loaded.roles(args.base, args.candidate)
+    except ConfigError as exc:  # no candidate: `run` would stop here
+        problems.append(str(exc))
+    for role, name in chosen.items():
+        if name is not None and name not in config.targets:
+            problems.append(undefined_target(role, name, config))
+    warnings: list[str] = []
+    for check in check_targets(loaded):
+        roles = [r for r in _ROLES if chosen.get(r) == check.name]
+        if check.problem is None:
+            _say(f"ok  target '{check.name}' ({', '.join([check.provider, *roles])})")
+        elif roles:
+            problems.append(check.problem)
+        else:
+            # `run` builds only the base and the candidate: this one cannot stop it.
+            warnings.append(f"{check.problem} (a warning only: neither base nor candidate)")
+    return warnings
+
+
+# run --------------------------------------------------------------------------------
+
+
 def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    from .api import run
+
     outcome = run(
         args.suites,
         candidate=args.candidate,
@@ -152,6 +358,22 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         out=args.out,
         progress=args.progress,
     )
+    # The results are written and the run is recorded: they are the answer now.
+    _ignore_interrupts()
+    return _summary(outcome)
+
+
+def _summary(outcome: EvaluationOutcome) -> int:
+    from .paths import display_path
+    from .report import (
+        error_lines,
+        gate_line,
+        headline,
+        summarize_suites,
+        unreachable_targets,
+        verdict_of,
+    )
+
     results = outcome.results
     for info in results.suites:
         for warning in info.warnings:
@@ -168,16 +390,15 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         _say(line)
     stats = results.stats
     shared = f" ({stats.shared} from a concurrent run)" if stats.shared else ""
-    _say(
-        f"{stats.calls} model calls, {stats.cached} from the store{shared}, "
-        f"{stats.errors} errors"
-    )
+    _say(f"{stats.calls} model calls, {stats.cached} from the store{shared}, {stats.errors} errors")
     for g in results.gate:
         _say(f"gate {gate_line(g)}")
     if results.coverage:
         # Said last, beside the verdict, so a selection's verdict is never read as the whole's.
         _say(f"{results.coverage} (latest-partial, not latest, points at this run)")
     _say(f"{headline(results)}; report: {display_path(outcome.report_path)}")
+    for warning in outcome.warnings:
+        _say(f"tunegate: warning: {warning}", error=True)
     if verdict_of(results) == "inconclusive" and results.gate_passed:
         _say(
             "tunegate: warning: the verdict is inconclusive and every undecided rule says "

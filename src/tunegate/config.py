@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +16,16 @@ from .paths import display_path
 from .providers import get_provider_factory, provider_names
 from .providers.base import ProviderOptions
 from .suite import GateSpec, YamlDocument, did_you_mean, load_yaml, suite_error_from
+from .suite.files import read_suite_file
 
-__all__ = ["ProjectConfig", "TargetSpec", "find_config", "load_config", "load_project_config"]
+__all__ = [
+    "ProjectConfig",
+    "TargetSpec",
+    "find_config",
+    "load_config",
+    "load_project_config",
+    "toml_marks",
+]
 
 CONFIG_FILE = "tunegate.yaml"
 
@@ -90,7 +100,7 @@ class LoadedConfig:
         """Where target `name` (or one of its options) is written: `tunegate.yaml:7:5`."""
         if self.path is None:
             return "tunegate.yaml"
-        if self.doc is None or not self.doc.value_marks:  # TOML gives no positions
+        if self.doc is None or not self.doc.value_marks:  # no key found in the file
             return display_path(self.path)
         loc = ("targets", name) + ((option,) if option else ())
         return str(self.doc.locate(loc, key=True))
@@ -128,14 +138,38 @@ def find_config(start: Path) -> Path | None:
 
 
 def _read_pyproject(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = _parse_toml(_pyproject_text(path), path)
+    return data
+
+
+def _pyproject_text(path: Path) -> str:
+    # Bounded, and never blocking on a FIFO: the same reader as suites and tunegate.yaml.
+    try:
+        raw = read_suite_file(path)
+    except SuiteError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{display_path(path)}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _parse_toml(text: str, path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{display_path(path)}: invalid TOML ({exc}); fix the syntax") from None
+        # tomllib says where only inside its message: "... (at line 3, column 5)".
+        at = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        where = SourceLocation(path, int(at[1]), int(at[2])) if at else SourceLocation(path)
+        reason = str(exc).replace(at[0], "").strip() if at else str(exc)
+        raise ConfigError(f"{where}: invalid TOML ({reason}); fix the syntax") from None
 
 
 def load_project_config(
@@ -155,8 +189,11 @@ def load_config(path: Path | None, *, root: Path | None = None) -> LoadedConfig:
         base = (root or Path.cwd()).resolve()
         return LoadedConfig(ProjectConfig(), None, base, {})
     if path.name == "pyproject.toml":
-        data = _read_pyproject(path).get("tool", {}).get("tunegate", {})
-        doc = YamlDocument(path=path, data=data)  # TOML gives no positions: file only
+        text = _pyproject_text(path)
+        data = _parse_toml(text, path).get("tool", {}).get("tunegate", {})
+        # tomllib gives no positions; a line search finds each key of [tool.tunegate].
+        doc = YamlDocument(path=path, data=data)
+        doc.key_marks, doc.value_marks = toml_marks(text, ("tool", "tunegate"))
     else:
         try:
             doc = load_yaml(path)
@@ -211,3 +248,175 @@ def _target_options(name: str, spec: TargetSpec, doc: YamlDocument) -> ProviderO
             also_allowed=list(TargetSpec.model_fields),
         )
         raise ConfigError(str(err)) from None
+
+
+# Positions in TOML --------------------------------------------------------------------
+# tomllib gives none, so errors in [tool.tunegate] would all point at line 1. This is a
+# line search, not a parser: it finds table headers and `key = value` lines (dotted keys,
+# quoted keys, one-line inline tables) under a prefix, and skips multi-line strings. A key
+# it misses falls back to its parent's position, as in YAML.
+
+Marks = dict[tuple[str | int, ...], tuple[int, int]]
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_marks(text: str, prefix: tuple[str, ...]) -> tuple[Marks, Marks]:
+    """(key positions, value positions) of every key under `prefix`, relative to it,
+    1-based as editors show them; `()` is the prefix's own table."""
+    keys: Marks = {}
+    values: Marks = {}
+    table: tuple[str, ...] = ()
+    in_string: str | None = None
+    for number, line in enumerate(text.split("\n"), 1):  # TOML's lines, as tomllib counts
+        if in_string is not None:  # inside a multi-line string: its lines are no keys
+            if line.count(in_string) % 2 == 1:
+                in_string = None
+            continue
+        start = len(line) - len(line.lstrip())
+        if line.startswith("[", start):
+            header = _table_header(line, start)
+            if header is not None:
+                table = header[0]
+                _mark(table, header[1], number, prefix, keys, values)
+            continue
+        pair = _dotted_key(line, start)
+        if pair is None or not line.startswith("=", pair[2]):
+            continue
+        value_at = _skip_blanks(line, pair[2] + 1)
+        path = table + tuple(k for k, _ in pair[0])
+        _mark(path, [c for _, c in pair[0]], number, prefix, keys, values, value_at)
+        if line.startswith("{", value_at):
+            _inline_table(line, value_at, path, number, prefix, keys, values)
+        in_string = _opens_multiline_string(line[value_at:])
+    return keys, values
+
+
+def _mark(
+    path: tuple[str, ...],
+    columns: list[int],
+    line: int,
+    prefix: tuple[str, ...],
+    keys: Marks,
+    values: Marks,
+    value_at: int | None = None,
+) -> None:
+    """Mark `path` and each of its parents that lie under `prefix`."""
+    if path[: len(prefix)] != prefix:
+        return
+    first = len(path) - len(columns)  # columns cover the last len(columns) parts of path
+    for depth in range(len(prefix), len(path) + 1):
+        relative = path[len(prefix) : depth]
+        column = columns[max(depth - 1 - first, 0)] + 1 if columns else 1
+        keys.setdefault(relative, (line, column))
+        values.setdefault(relative, (line, column))
+    if value_at is not None:
+        values[path[len(prefix) :]] = (line, value_at + 1)
+
+
+def _table_header(line: str, start: int) -> tuple[tuple[str, ...], list[int]] | None:
+    opening = 2 if line.startswith("[[", start) else 1
+    parsed = _dotted_key(line, start + opening)
+    if parsed is None or not line.startswith("]" * opening, parsed[2]):
+        return None
+    return tuple(k for k, _ in parsed[0]), [c for _, c in parsed[0]]
+
+
+def _dotted_key(line: str, start: int) -> tuple[list[tuple[str, int]], int, int] | None:
+    """`a."b c".d` at `start`: the parts with their columns (0-based), and where it ends."""
+    parts: list[tuple[str, int]] = []
+    i = _skip_blanks(line, start)
+    while True:
+        column = i
+        if line.startswith(('"', "'"), i):
+            close = line.find(line[i], i + 1)
+            if close < 0:
+                return None
+            part = _unquote(line[i : close + 1])
+            i = close + 1
+        else:
+            bare = _BARE_KEY.match(line, i)
+            if bare is None:
+                return None
+            part, i = bare.group(), bare.end()
+        parts.append((part, column))
+        i = _skip_blanks(line, i)
+        if not line.startswith(".", i):
+            return parts, column, i
+        i = _skip_blanks(line, i + 1)
+
+
+def _inline_table(
+    line: str,
+    i: int,
+    table: tuple[str, ...],
+    number: int,
+    prefix: tuple[str, ...],
+    keys: Marks,
+    values: Marks,
+) -> int:
+    """Mark the keys of the inline table opening at line[i]; where it ends."""
+    i += 1
+    while i < len(line):
+        i = _skip_blanks(line, i)
+        if line.startswith("}", i):
+            return i + 1
+        if line.startswith(",", i):
+            i += 1
+            continue
+        pair = _dotted_key(line, i)
+        if pair is None or not line.startswith("=", pair[2]):
+            return len(line)
+        path = table + tuple(k for k, _ in pair[0])
+        value_at = _skip_blanks(line, pair[2] + 1)
+        _mark(path, [c for _, c in pair[0]], number, prefix, keys, values, value_at)
+        if line.startswith("{", value_at):
+            i = _inline_table(line, value_at, path, number, prefix, keys, values)
+        else:
+            i = _skip_value(line, value_at)
+    return i
+
+
+def _skip_value(line: str, i: int) -> int:
+    """The end of the value starting at line[i] inside an inline table."""
+    depth = 0
+    while i < len(line):
+        char = line[i]
+        if char in "\"'":
+            close = line.find(char, i + 1)
+            while char == '"' and close > 0 and line[close - 1] == "\\":
+                close = line.find(char, close + 1)
+            i = len(line) if close < 0 else close + 1
+            continue
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            if depth == 0:
+                return i
+            depth -= 1
+        elif char == "," and depth == 0:
+            return i
+        i += 1
+    return i
+
+
+def _opens_multiline_string(value: str) -> str | None:
+    for quotes in ('"""', "'''"):
+        if value.startswith(quotes) and value.count(quotes) % 2 == 1:
+            return quotes
+    return None
+
+
+def _skip_blanks(line: str, i: int) -> int:
+    while i < len(line) and line[i] in " \t":
+        i += 1
+    return i
+
+
+def _unquote(quoted: str) -> str:
+    if quoted.startswith("'"):
+        return quoted[1:-1]
+    try:
+        value = json.loads(quoted)  # TOML basic strings escape as JSON strings do
+    except ValueError:
+        return quoted[1:-1]
+    return value if isinstance(value, str) else quoted[1:-1]

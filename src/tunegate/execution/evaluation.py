@@ -80,6 +80,8 @@ class EvaluationOutcome:
     results_path: Path
     report_path: Path
     summary_path: Path
+    # Things the user should see beside the verdict (a `latest` tunegate could not move).
+    warnings: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # Short on purpose: Python 3.11's asyncio.run formats the main task's result when it
@@ -112,6 +114,7 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
     loaded = request.config
     redactor = Redactor()
     roles: dict[str, RunnerTarget] = {}
+    outcome: EvaluationOutcome | None = None
     try:
         if request.base is not None:
             roles["base"] = build_target(request.base, loaded, redactor)
@@ -128,10 +131,23 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
         store_key = "`store:`" if loaded.config.store else "`out:` (or `store:`)"
         _make_folder(loaded.store_path.parent, f"for the store with {store_key} in tunegate.yaml")
         with _run_log(out_dir / "run.log", redactor), Store(loaded.store_path) as store:
-            return await _execute(request, roles, store, run_id, out_dir, redactor)
+            outcome = await _execute(request, roles, store, run_id, out_dir, redactor)
     finally:
+        await _close_targets(roles, finished=outcome is not None)
+    return outcome
+
+
+async def _close_targets(roles: dict[str, RunnerTarget], *, finished: bool) -> None:
+    try:
         for target in _distinct(roles).values():
             await target.provider.aclose()
+    except asyncio.CancelledError:
+        if not finished:
+            raise
+        # Ctrl-C or SIGTERM after the results were written and the run recorded as
+        # finished: it cuts the clean-up short, but the run's answer stands (exit code
+        # included), so the run is not reported as interrupted.
+        log.info("interrupted while closing the targets; the run had finished")
 
 
 async def _execute(
@@ -227,7 +243,7 @@ async def _execute(
             )
         raise
     # `latest` is the project's verdict: only a full run may move it.
-    _point_link(out_dir, "latest-partial" if coverage.partial else "latest")
+    link_warning = _point_link(out_dir, "latest-partial" if coverage.partial else "latest")
     log.info(
         "run %s finished: %d calls, %d from the store, verdict %s",
         run_id,
@@ -235,7 +251,8 @@ async def _execute(
         stats.cached,
         results.verdict,
     )
-    return EvaluationOutcome(results, out_dir, results_path, report_path, summary_path)
+    warnings = (link_warning,) if link_warning else ()
+    return EvaluationOutcome(results, out_dir, results_path, report_path, summary_path, warnings)
 
 
 def _distinct(roles: dict[str, RunnerTarget]) -> dict[str, RunnerTarget]:
@@ -371,11 +388,27 @@ def _project_suite_files(loaded: LoadedConfig) -> list[Path]:
     return files
 
 
-def _point_link(out_dir: Path, name: str) -> None:
-    latest = out_dir.parent / name
+def _point_link(out_dir: Path, name: str) -> str | None:
+    """Point the link `name` beside the run folders at `out_dir`. Only a link is ever
+    replaced: a file or folder of that name is the user's, left as it is, and the warning
+    returned (and logged) says why the link did not move."""
+    link = out_dir.parent / name
+    if not link.is_symlink() and link.exists():
+        kind = "folder" if link.is_dir() else "file"
+        warning = (
+            f"{display_path(link)} is a {kind}, not the link tunegate keeps there, so it was "
+            f"left as it is and does not point at this run; rename it to let tunegate keep "
+            f"{name} up to date"
+        )
+        log.warning("%s", warning)
+        return warning
+    # A new link renamed over the old one: never a moment without `latest`, and os.replace
+    # fails (rather than replaces) if a folder appeared there meanwhile.
+    staged = out_dir.parent / f".{name}.{secrets.token_hex(4)}"
     try:
-        if latest.is_symlink() or latest.exists():
-            latest.unlink()
-        os.symlink(out_dir.name, latest)
-    except OSError:
-        pass  # a convenience only (e.g. no symlinks on this filesystem)
+        os.symlink(out_dir.name, staged)
+        os.replace(staged, link)
+    except OSError:  # a convenience only (e.g. no symlinks on this file system)
+        with contextlib.suppress(OSError):
+            staged.unlink()
+    return None

@@ -40,7 +40,9 @@ __all__ = [
     "ClaimState",
     "RunInfo",
     "Store",
+    "access_problem",
     "generation_key",
+    "store_path_problem",
 ]
 
 log = logging.getLogger("tunegate")
@@ -129,9 +131,14 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 
+# Advice for a store that is damaged, and only then: a store that cannot be opened (a
+# folder, a read-only file system, permissions) or is another application's file is
+# healthy, and deleting it would lose good data.
 _MOVE_ASIDE = (
     "it only caches model outputs and run history, so move it aside or delete it and run again"
 )
+_ANOTHER_PATH = "point `store:` in tunegate.yaml at another file (this one is left as it is)"
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def generation_key(
@@ -214,9 +221,7 @@ class Store:
             self._mark_abandoned_runs()
         except (sqlite3.DatabaseError, OSError) as exc:
             self._close_quietly()
-            raise StoreError(
-                f"the store at {self._shown} cannot be used ({exc}); {_MOVE_ASIDE}"
-            ) from None
+            raise self._unusable(exc) from None
         except StoreError:
             self._close_quietly()
             raise
@@ -257,13 +262,28 @@ class Store:
 
     # opening -------------------------------------------------------------------
 
+    def _unusable(self, exc: sqlite3.Error | OSError) -> StoreError:
+        """Why the store cannot be used, told apart: damaged (move it aside), or healthy
+        but out of reach (a folder, a read-only file system, permissions: never delete)."""
+        if isinstance(exc, sqlite3.Error) and _is_damage(exc):
+            return StoreError(
+                f"the store at {self._shown} failed its integrity check ({exc}); "
+                f"{_damage_advice(self.path, exc)}"
+            )
+        return StoreError(
+            f"the store at {self._shown} cannot be used ({exc}): "
+            f"{access_problem(self.path) or _UNKNOWN_ACCESS}"
+        )
+
     def _check_integrity(self) -> None:
         # A garbled page would otherwise surface later as wrong cached outputs or as an
         # error half-way through a paid-for run. Cost: docs/store.md.
         try:
             problems = [str(row[0]) for row in self.db.execute("PRAGMA quick_check(3)")]
-        except sqlite3.DatabaseError as exc:  # e.g. "database disk image is malformed"
-            problems = [str(exc)]
+        except sqlite3.DatabaseError as exc:
+            # "database disk image is malformed" is damage; "unable to open database file"
+            # (a read-only file system cannot hold the WAL index) is not: told apart above.
+            raise self._unusable(exc) from None
         if problems != ["ok"]:
             raise StoreError(
                 f"the store at {self._shown} failed its integrity check "
@@ -301,7 +321,7 @@ class Store:
             if missing:
                 raise StoreError(
                     f"the store at {self._shown} is not a tunegate store: its table "
-                    f"'{table}' has no column {', '.join(missing)}; {_MOVE_ASIDE}"
+                    f"'{table}' has no column {', '.join(missing)}; {_ANOTHER_PATH}"
                 )
 
     def _mark_abandoned_runs(self) -> None:
@@ -350,7 +370,16 @@ class Store:
         try:
             self.db.execute(sql, tuple(params))
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write to the store at {self._shown}: {exc}") from None
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: sqlite3.Error) -> StoreError:
+        if _is_damage(exc):
+            return StoreError(f"cannot write to the store at {self._shown}: {exc}; {_MOVE_ASIDE}")
+        why = access_problem(self.path)
+        return StoreError(
+            f"cannot write to the store at {self._shown}: {exc}"
+            + (f"; {why}" if why else "; check its permissions and the free disk space")
+        )
 
     # generations ---------------------------------------------------------------
 
@@ -368,9 +397,8 @@ class Store:
         try:
             row = self.db.execute(self._SELECT_GENERATION, (key,)).fetchone()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"cannot read the store at {self._shown}: {exc}; {_MOVE_ASIDE}"
-            ) from None
+            advice = _MOVE_ASIDE if _is_damage(exc) else _UNKNOWN_ACCESS
+            raise StoreError(f"cannot read the store at {self._shown}: {exc}; {advice}") from None
         return None if row is None else self._decode(key, row, warn=True)
 
     def _decode(self, key: str, row: tuple[Any, ...], *, warn: bool) -> CachedGeneration | None:
@@ -444,7 +472,7 @@ class Store:
                     return Claim(ClaimState.MINE)
                 return found
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot claim work in the store at {self._shown}: {exc}") from None
+            raise self._write_error(exc) from None
 
     def peek(self, key: str) -> Claim:
         """What `claim` would find, without taking anything: DONE, HELD or FREE."""
@@ -459,14 +487,21 @@ class Store:
             cached = self._decode(key, row, warn=False)
             if cached is not None:  # an unreadable row is regenerated like a missing one
                 return Claim(ClaimState.DONE, cached)
+        # A claim holds only while its owner is a run recorded as running: one whose
+        # owner is no run at all (a damaged or edited store, a crashed writer) would
+        # otherwise make every run wait up to ten leases for nothing.
         held = self.db.execute(
-            "SELECT owner, expires_at FROM claims WHERE key = ?", (key,)
+            "SELECT owner, expires_at, EXISTS (SELECT 1 FROM runs"
+            " WHERE runs.owner = claims.owner AND runs.status = 'running')"
+            " FROM claims WHERE key = ?",
+            (key,),
         ).fetchone()
         now = time.time()
         horizon = now + _CLAIM_HORIZON_LEASES * max(self.lease_s, DEFAULT_LEASE_S)
         if (
             held is not None
             and held[0] != self.owner
+            and held[2]
             and _is_number(held[1])  # a claim with no usable expiry holds nothing
             and now < held[1] <= horizon
         ):
@@ -491,7 +526,7 @@ class Store:
                     (now, self.owner),
                 )
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write to the store at {self._shown}: {exc}") from None
+            raise self._write_error(exc) from None
 
     # runs ----------------------------------------------------------------------
 
@@ -538,17 +573,24 @@ class Store:
         gate_passed: bool | None,
         verdict: str | None = None,
     ) -> None:
-        self._write(
-            "UPDATE runs SET finished_at = ?, status = ?, gate_passed = ?, verdict = ?"
-            " WHERE run_id = ?",
-            (
-                time.time(),
-                status,
-                None if gate_passed is None else int(gate_passed),
-                verdict,
-                run_id,
-            ),
-        )
+        """Record how the run ended and free every key it still claims: a run that is no
+        longer running holds nothing (an interrupted one may not have released them all)."""
+        try:
+            with self._transaction():
+                self.db.execute(
+                    "UPDATE runs SET finished_at = ?, status = ?, gate_passed = ?, verdict = ?"
+                    " WHERE run_id = ?",
+                    (
+                        time.time(),
+                        status,
+                        None if gate_passed is None else int(gate_passed),
+                        verdict,
+                        run_id,
+                    ),
+                )
+                self.db.execute("DELETE FROM claims WHERE owner = ?", (self.owner,))
+        except sqlite3.DatabaseError as exc:
+            raise self._write_error(exc) from None
 
     def add_run_records(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> None:
         try:
@@ -573,7 +615,7 @@ class Store:
                     ],
                 )
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot write to the store at {self._shown}: {exc}") from None
+            raise self._write_error(exc) from None
 
     def runs(self) -> list[RunInfo]:
         rows = self.db.execute(
@@ -602,6 +644,105 @@ class Store:
             )
             for r in rows
         ]
+
+
+_UNKNOWN_ACCESS = (
+    "check its permissions and the free disk space; the file is left as it is, since it "
+    "may be intact"
+)
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    """Whether SQLite says the file itself is damaged or not a database, as opposed to
+    out of reach (cannot open, read-only, permissions, busy, full)."""
+    name = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
+    if isinstance(name, str):
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def _damage_advice(path: Path, exc: sqlite3.Error) -> str:
+    if _looks_like_sqlite(path):
+        return _MOVE_ASIDE
+    # Not a SQLite file at all: maybe a damaged store, maybe someone's file at that path.
+    return (
+        "it is not a SQLite file; if tunegate wrote it, it is damaged: move it aside and run "
+        "again; if it is another file, " + _ANOTHER_PATH
+    )
+
+
+def _looks_like_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return file.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def access_problem(path: Path) -> str | None:
+    """Why a store at `path` could not be opened and written, looking at the path only
+    (nothing is created or opened): a folder, a parent that is a file, a read-only file
+    system, no write permission. None when nothing is visibly wrong."""
+    shown = display_path(path)
+    if path.is_dir():
+        return (
+            f"{shown} is a folder, not a file; set `store:` in tunegate.yaml to a file path "
+            "(e.g. reports/tunegate.db), or rename the folder; it is left as it is"
+        )
+    if path.exists() and not path.is_file():
+        return f"{shown} is not a regular file; set `store:` in tunegate.yaml to a file path"
+    folder = next((p for p in path.parents if p.exists()), path.parent)
+    if not folder.is_dir():
+        return (
+            f"{display_path(folder)} is a file, not a folder; set `store:` (or `out:`) in "
+            "tunegate.yaml to a path in a folder"
+        )
+    target = path if path.exists() else folder
+    if _read_only_file_system(target):
+        return (
+            f"{display_path(target)} is on a read-only file system; the store is not damaged: "
+            "run where it can be written, or set `store:` in tunegate.yaml to a writable path"
+        )
+    # SQLite writes beside the file (-wal, -shm), so the folder must be writable too.
+    for needed in (path, path.parent) if path.exists() else (folder,):
+        if not os.access(needed, os.W_OK):
+            return (
+                f"you cannot write to {display_path(needed)} (permissions); make it writable, "
+                "or set `store:` in tunegate.yaml to a path you can write to"
+            )
+    return None
+
+
+def store_path_problem(path: Path) -> str | None:
+    """What `tunegate validate` says about the store path: whether a run could open it,
+    found without creating or opening anything."""
+    problem = access_problem(path)
+    if problem is None and _holds_foreign_bytes(path):
+        problem = (
+            f"{display_path(path)} is not a SQLite file; if tunegate wrote it, it is "
+            f"damaged: move it aside; if it is another file, {_ANOTHER_PATH}"
+        )
+    return None if problem is None else f"cannot use the store: {problem}"
+
+
+def _holds_foreign_bytes(path: Path) -> bool:
+    """A non-empty file that does not start as a SQLite database does (an empty file is
+    what SQLite itself creates, and it makes a store)."""
+    try:
+        return path.is_file() and path.stat().st_size > 0 and not _looks_like_sqlite(path)
+    except OSError:
+        return False
+
+
+def _read_only_file_system(path: Path) -> bool:
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:  # Windows: os.access says enough
+        return False
+    try:
+        return bool(statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _decode_generation(row: tuple[Any, ...]) -> CachedGeneration:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from ..errors import SourceLocation, SuiteError
+from .files import read_suite_file
 
 __all__ = ["MAX_NODES", "DataPath", "YamlDocument", "load_yaml", "position_of"]
 
@@ -103,14 +104,8 @@ def position_of(text: str, index: int) -> tuple[int, int]:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SuiteError(SourceLocation(path), "file not found") from None
-    except IsADirectoryError:
-        raise SuiteError(SourceLocation(path), "is a folder, not a YAML file") from None
-    except OSError as exc:
-        raise SuiteError(SourceLocation(path), f"cannot read the file: {exc.strerror}") from None
+    # Bounded, and never blocking on a FIFO or reading a device forever: see files.py.
+    raw = read_suite_file(path)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
