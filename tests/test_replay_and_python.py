@@ -85,7 +85,8 @@ def test_python_callable_target(tmp_path: Path) -> None:
     main(["run"])
     results = latest_results(tmp_path)
     got = {(r.case_id, r.sample): r for r in results.records}
-    assert got[("capital", 1)].output == "Paris, at seed 0"
+    assert got[("capital", 0)].output == "Paris, at seed 0"
+    assert got[("capital", 1)].output == "Paris, at seed 1"  # each sample its own seed
     assert got[("missing-in-replay", 0)].error == (
         "my_model:answer raised RuntimeError: no idea (after 1 attempt(s))"
     )
@@ -158,6 +159,16 @@ GOOD = b'{"case_id": "capital", "output": "Paris."}\n'
             "document: write one object a line (JSONL)",
         ),
         (b"\n\n  \n", "cand.jsonl: the replay file holds no outputs; write one JSON object"),
+        (
+            GOOD + b'{"case-id": "capital", "output": "x"}\n',
+            'cand.jsonl:2: unknown key "case-id" (did you mean \'case_id\'?); a line holds only '
+            '"case_id", "output", "sample", "suite"',
+        ),
+        (
+            b'{"case_id": "capital", "output": "x", "score": 1}\n',
+            'cand.jsonl:1: unknown key "score"; a line holds only "case_id", "output", '
+            '"sample", "suite"',
+        ),
     ],
     ids=[
         "not-utf8",
@@ -170,12 +181,43 @@ GOOD = b'{"case_id": "capital", "output": "Paris."}\n'
         "object-case-id",
         "pretty-printed-json",
         "empty",
+        "misspelt-key",
+        "unknown-key",
     ],
 )
 def test_hostile_replay_files_are_one_line_naming_the_line_and_the_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
 ) -> None:
     assert message in replay_error(tmp_path, content, capsys)
+
+
+def test_a_replay_line_with_a_suite_serves_that_suite_only(tmp_path: Path) -> None:
+    write(
+        tmp_path / "cand.jsonl",
+        replay_lines(
+            {"case_id": "capital", "output": "Paris.", "suite": "one"},
+            {"case_id": "capital", "output": "Lyon.", "suite": "two"},
+            {"case_id": "missing-in-replay", "output": "any suite"},
+        ),
+    )
+    one = SUITE.replace("name: recorded", "name: one").replace("repeats: 2", "repeats: 1")
+    # Other prompts: the store keys a generation by its prompt, not by its case id.
+    two = one.replace("name: one", "name: two").replace("France?", "France, again?")
+    two = two.replace("Anything?", "Anything else?")
+    candidate_project(
+        tmp_path,
+        {"one.yaml": one, "two.yaml": two},
+        provider="replay",
+        path="cand.jsonl",
+    )
+    main(["run"])
+    got = {(r.suite, r.case_id): r.output for r in latest_results(tmp_path).records}
+    assert got == {
+        ("one", "capital"): "Paris.",
+        ("two", "capital"): "Lyon.",
+        ("one", "missing-in-replay"): "any suite",
+        ("two", "missing-in-replay"): "any suite",
+    }
 
 
 def test_replay_files_with_bom_crlf_and_unicode_line_separators_work(tmp_path: Path) -> None:

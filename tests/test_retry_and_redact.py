@@ -4,6 +4,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,10 +38,30 @@ def test_parse_retry_after_forms() -> None:
     assert parse_retry_after(format_datetime(past, usegmt=True)) == 0.0
 
 
+@pytest.mark.parametrize(
+    ("value", "value_ms", "expected"),
+    [
+        ("-100", None, None),  # negative: the runner's backoff, not "retry at once"
+        ("inf", None, None),
+        ("nan", None, None),
+        ("-inf", None, None),
+        (None, "inf", None),  # not "wait infs"
+        (None, "nan", None),
+        (None, "-5", None),
+        ("2", "inf", 2.0),  # a bad retry-after-ms leaves Retry-After to say
+        ("0", None, 0.0),
+    ],
+)
+def test_parse_retry_after_ignores_what_is_not_a_finite_delay(
+    value: str | None, value_ms: str | None, expected: float | None
+) -> None:
+    assert parse_retry_after(value, value_ms) == expected
+
+
 def test_redactor() -> None:
-    redact = Redactor(["sk-live-0123456789", "short"])
+    redact = Redactor(["sk-live-0123456789", "abc"])
     assert redact("key sk-live-0123456789 here") == "key [REDACTED] here"
-    assert redact("a short word stays") == "a short word stays"  # too short to be a key
+    assert redact("abc stays") == "abc stays"  # too short to tell from text: refused upstream
     assert redact("https://user:pa55@host/v1") == "https://[REDACTED]@host/v1"
     redact.add("another-secret-value")
     assert redact("another-secret-value!") == "[REDACTED]!"
@@ -51,3 +72,12 @@ def test_redactor_deep() -> None:
     redact = Redactor(["sk-live-0123456789"])
     nested = {"a": ["x sk-live-0123456789", 3], "b": {"c": "sk-live-0123456789"}, "d": None}
     assert redact.deep(nested) == {"a": ["x [REDACTED]", 3], "b": {"c": "[REDACTED]"}, "d": None}
+
+
+def test_a_short_secret_is_redacted_where_it_appears_whole() -> None:
+    redact = Redactor(["vllmkey", "abcd"])
+    assert redact("Bearer vllmkey, again:vllmkey") == "Bearer [REDACTED], again:[REDACTED]"
+    assert redact("abcd") == "[REDACTED]"
+    # Its pieces are ordinary text: only a long secret's fragments are secrets too.
+    assert redact("vllm key") == "vllm key"
+    assert redact.tokens(["Bearer ", "vll", "mkey"]) == ["Bearer ", "[REDACTED]", "[REDACTED]"]

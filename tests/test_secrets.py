@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tunegate.cli import main
 from tunegate.testing import FakeOpenAIServer
 
 from .conftest import candidate_project, latest_results
@@ -173,3 +176,56 @@ def test_a_hostile_server_leaks_no_key_fragment_and_steers_no_terminal(tmp_path:
             assert b"\x1b" not in path.read_bytes() and b"\x07" not in path.read_bytes(), path
     for blob in outputs:
         assert b"\x1b]0;TITLE" not in blob and b"\x1b[2J" not in blob
+
+
+SHORT_KEY = "vllmkey"  # 7 characters, as a local vLLM server is often started with
+
+
+def test_a_short_key_is_redacted_from_everything_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TUNEGATE_SHORT_KEY", SHORT_KEY)
+    with FakeOpenAIServer() as server:
+        candidate_project(
+            tmp_path,
+            {"leaky.yaml": SUITE},
+            provider="openai",
+            base_url=server.base_url,
+            model="m",
+            api_key_env="TUNEGATE_SHORT_KEY",
+        )
+        assert main(["run"]) == 1
+        assert {r.authorization for r in server.requests} == {f"Bearer {SHORT_KEY}"}
+    captured = capsys.readouterr()
+    assert SHORT_KEY not in captured.out + captured.err
+
+    by_id = {r.case_id: r for r in latest_results(tmp_path).records}
+    assert by_id["echoes-auth"].output == "echo: repeat my header (you sent Bearer [REDACTED])"
+    assert by_id["rejects-key"].error == (
+        "HTTP 401 from cand: Incorrect API key provided: Bearer [REDACTED] (after 1 attempt(s))"
+    )
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".yaml"]
+    assert {"results.json", "report.html", "run.log", "tunegate.db"} <= {p.name for p in written}
+    for path in written:
+        assert SHORT_KEY.encode() not in path.read_bytes(), f"key leaked into {path}"
+
+
+def test_a_key_too_short_to_redact_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TUNEGATE_SHORT_KEY", "abc")
+    candidate_project(
+        tmp_path,
+        {"leaky.yaml": SUITE},
+        provider="openai",
+        base_url="http://127.0.0.1:9/v1",
+        model="m",
+        api_key_env="TUNEGATE_SHORT_KEY",
+    )
+    assert main(["validate"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "tunegate: error: tunegate.yaml:6:5: target 'cand': the key in environment variable "
+        "TUNEGATE_SHORT_KEY is 3 character(s) long, too short to keep out of results and "
+        "reports; use a key of 4 characters or more (start a local server with a longer "
+        "--api-key)"
+    )

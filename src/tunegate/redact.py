@@ -3,6 +3,9 @@
 A secret is redacted wherever it appears in text that came from outside, and so is any
 long fragment of it (`FRAGMENT` characters or more): a message cut short somewhere along
 the way, or a key split across log-probability tokens, leaks no usable part of it.
+A secret shorter than `FRAGMENT` is redacted where it appears whole. One shorter than
+`MIN_SECRET` cannot be told from ordinary text: providers refuse such keys (a ConfigError
+asking for a longer one) rather than send them unprotected.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from typing import Any
 
 from .safe_text import one_line
 
-__all__ = ["FRAGMENT", "REDACTED", "RedactingFilter", "Redactor"]
+__all__ = ["FRAGMENT", "MIN_SECRET", "REDACTED", "RedactingFilter", "Redactor"]
 
 REDACTED = "[REDACTED]"
-# Shorter values would redact ordinary words; real keys are long.
-MIN_SECRET = 8
+# Shorter values would redact letters out of ordinary words. A key of 4 to 9 characters
+# (a local server's `vllmkey`) is redacted as a whole; providers refuse shorter keys.
+MIN_SECRET = 4
 # A run of this many characters of a secret counts as the secret. Long enough that
 # ordinary text does not match a random key; short enough that what is left of a key
 # after redaction is far too little to guess the rest.

