@@ -88,11 +88,13 @@ def make_jobs(cases: Sequence[Case], roles: dict[str, RunnerTarget]) -> list[Job
                     messages=case.message_dicts,
                     params=case.params,
                 )
+                keyed_by_case = bool(getattr(target.provider, "keyed_by_case", False))
                 key = generation_key(
                     dict(target.provider.fingerprint()),
                     request.messages,
                     case.params.model_dump(),
                     sample,
+                    (case.suite, case.id) if keyed_by_case else None,
                 )
                 jobs.append(Job(role, target.name, case, sample, key, request))
     return jobs

@@ -146,10 +146,20 @@ def generation_key(
     messages: list[dict[str, str]],
     params: Mapping[str, Any],
     sample: int,
+    case: tuple[str, str] | None = None,
 ) -> str:
-    """Hash of everything that determines an output. Fingerprints never hold secrets."""
+    """Hash of everything that determines an output. Fingerprints never hold secrets.
+
+    `case` (suite, case id) joins the key for providers whose output depends on the case
+    itself rather than the prompt (a replay file): two cases with the same prompt must not
+    share one recorded output."""
+    content: dict[str, Any] = {
+        "target": fingerprint, "messages": messages, "params": params, "sample": sample,
+    }  # fmt: skip
+    if case is not None:
+        content["case"] = list(case)
     payload = json.dumps(
-        {"target": fingerprint, "messages": messages, "params": params, "sample": sample},
+        content,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

@@ -81,7 +81,9 @@ def _construct(name: str, loaded: LoadedConfig) -> tuple[Provider, set[str]]:
     assert factory is not None  # load_config checked it
     locations = {"": loaded.locate_target(name)}
     locations.update({key: loaded.locate_target(name, key) for key in spec.options})
-    context = ProviderContext(target=name, config_dir=loaded.root, locations=locations)
+    context = ProviderContext(
+        target=name, config_dir=loaded.root, locations=locations, timeout=spec.timeout
+    )
     try:
         provider = factory(loaded.target_options[name], context)
     except ConfigError as exc:

@@ -117,7 +117,9 @@ class Provider(Protocol):
     """A configured target. `fingerprint` is its identity in the cache: never a secret.
 
     A provider may also define `async warm_up()`: a run awaits it before its first call to
-    the target (load a model, check the endpoint); a ConfigError there stops the run.
+    the target (load a model, check the endpoint); a ConfigError there stops the run. And a
+    class attribute `keyed_by_case = True` when its output depends on the case rather than on
+    the prompt (recorded outputs), so the case joins the cache key.
     """
 
     target: str

@@ -46,6 +46,8 @@ class ReplayOptions(OutputLimitOptions):
 
 class ReplayProvider:
     default_concurrency: ClassVar[int] = 16
+    # Outputs are looked up by case, not computed from the prompt: the case joins the key.
+    keyed_by_case: ClassVar[bool] = True
 
     def __init__(self, target: str, path: Path, options: ReplayOptions | None = None) -> None:
         self.target = target
