@@ -99,6 +99,7 @@ def test_a_refusal_is_the_output_and_is_marked(tmp_path: Path) -> None:
         assert main(["run"]) == 0
         (record,) = latest_results(tmp_path).records
         assert record.output == "I can't help with that request." and record.error is None
+        assert record.refusal
 
         provider = _provider(server, timeout=None)
         messages = [{"role": "user", "content": "[[refusal]]"}]

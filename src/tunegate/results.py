@@ -29,6 +29,7 @@ __all__ = [
     "Status",
     "SuiteInfo",
     "TargetInfo",
+    "coverage_line",
     "load_results",
 ]
 
@@ -86,6 +87,10 @@ class Record(_Frozen):
         None, description="(token, logprob) pairs when params.logprobs was asked."
     )
     key: str = Field(description="Cache key of the generation in the store.")
+    refusal: bool = Field(
+        False,
+        description="The output is the model's refusal (OpenAI's message.refusal), not an answer.",
+    )
 
 
 class TargetInfo(_Frozen):
@@ -227,6 +232,35 @@ class RunStatsInfo(_Frozen):
     )
 
 
+def coverage_line(
+    selected: int | None, total: int | None, unloadable: typing.Sequence[str] = ()
+) -> str:
+    """What a partial run covers, for every door: 'partial run: 3 of 94 cases; the gate covers
+    only these'. `total` is None when a suite file of the project does not load, so the
+    project's size is unknown; `unloadable` names those files when the caller knows them
+    (shown as given: the caller makes them safe to print)."""
+    ran = "some" if selected is None else str(selected)
+    if total is not None:
+        return f"partial run: {ran} of {_cases(total)}; the gate covers only these"
+    ran = "some cases" if selected is None else _cases(selected)
+    return (
+        f"partial run: {ran}; the project's total is unknown ({_not_loading(unloadable)}); "
+        "the gate covers only these"
+    )
+
+
+def _cases(n: int) -> str:
+    return f"{n} case" if n == 1 else f"{n} cases"
+
+
+def _not_loading(files: typing.Sequence[str]) -> str:
+    if not files:
+        return "a suite file of the project does not load; tunegate validate names it"
+    shown = [*files[:3], f"{len(files) - 3} more"] if len(files) > 3 else list(files)
+    names = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    return f"{names} {'does' if len(files) == 1 else 'do'} not load"
+
+
 class Results(_Frozen):
     schema_version: str = SCHEMA_VERSION
     run_id: str
@@ -266,9 +300,7 @@ class Results(_Frozen):
         """'partial run: 3 of 94 cases; the gate covers only these', or None for a full run."""
         if not self.partial:
             return None
-        of = f" of {self.total_cases}" if self.total_cases is not None else ""
-        selected = "some" if self.selected_cases is None else str(self.selected_cases)
-        return f"partial run: {selected}{of} cases; the gate covers only these"
+        return coverage_line(self.selected_cases, self.total_cases)
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per record; check scores flattened to `score.<check>` / `passed.<check>`."""

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
-from ..config import CONFIG_FILE, LoadedConfig
+from ..config import LoadedConfig
 from ..errors import InputError, StoreError, TunegateError
 from ..gate import effective_gate, evaluate_gate
 from ..paths import display_path
@@ -30,9 +30,11 @@ from ..results import (
     RunStatsInfo,
     SuiteInfo,
     TargetInfo,
+    coverage_line,
 )
+from ..safe_text import one_line
 from ..stats import BootstrapSettings
-from ..suite import SUITE_SUFFIXES, Case, Suite, load_suite
+from ..suite import Case, Suite, discover_suite_files, load_suite
 from .progress import DEFAULT_INTERVAL_S, make_progress
 from .runner import JobOutcome, RunnerTarget, make_jobs, run_jobs
 from .scoring import score_output, weighted_score
@@ -67,6 +69,7 @@ class Coverage:
 
     selected: int
     total: int | None  # None: a project suite file could not be loaded, so it is unknown
+    unloadable: tuple[Path, ...] = ()  # those files (or suites entries that found none)
 
     @property
     def partial(self) -> bool:
@@ -185,7 +188,8 @@ async def _execute(
     )
     try:
         if coverage.partial:
-            log.info("partial run: %d of %s cases", coverage.selected, coverage.total)
+            shown = [one_line(display_path(p)) for p in coverage.unloadable]
+            log.info("%s", coverage_line(coverage.selected, coverage.total, shown))
         jobs = make_jobs(_cases(request), roles)
         outcomes, stats = await run_jobs(
             jobs,
@@ -275,6 +279,7 @@ async def _record(outcome: JobOutcome, redact: Redactor) -> Record:
         sample=job.sample,
         prompt=[Message(role=r, content=redact(c)) for r, c in case.messages],
         rendered_prompt=gen.rendered_prompt if gen else None,
+        refusal=bool(gen and gen.refused),
         reference=redact.optional(case.reference),
         context=redact.optional(case.context),
         output=gen.text if gen else None,
@@ -357,34 +362,33 @@ def _make_folder(folder: Path, fix: str) -> Path:
 
 def project_coverage(request: EvaluationRequest) -> Coverage:
     """The run's cases against every case of the project's configured suites (and of any
-    other suite the run was given)."""
+    other suite the run was given). The project's suite files are the ones `tunegate run`
+    and `pytest suites/` find (`discover_suite_files`), matched to the run's suites by the
+    file they lead to, so a suite reached through a link is not counted twice."""
     counts = {s.path.resolve(): len(s.cases) for s in request.suites}
-    total: int | None = sum(counts.values())
-    for path in _project_suite_files(request.config):
-        if path in counts:
+    unloadable: list[Path] = []
+    for path in _project_suite_files(request.config, unloadable):
+        real = path.resolve()
+        if real in counts:
             continue
         try:
-            counts[path] = len(load_suite(path).cases)
+            counts[real] = len(load_suite(path).cases)
         except TunegateError:
-            total = None  # not part of this run, and its size cannot be known
-        else:
-            if total is not None:
-                total += counts[path]
-    return Coverage(selected=len(_cases(request)), total=total)
+            unloadable.append(path)  # not part of this run, and its size cannot be known
+    total = None if unloadable else sum(counts.values())
+    return Coverage(selected=len(_cases(request)), total=total, unloadable=tuple(unloadable))
 
 
-def _project_suite_files(loaded: LoadedConfig) -> list[Path]:
+def _project_suite_files(loaded: LoadedConfig, unloadable: list[Path]) -> list[Path]:
+    """Each configured entry's suite files; an entry that finds none (missing, or a folder
+    without suites) goes to `unloadable`: the project cannot run whole, so its size is
+    unknown."""
     files: list[Path] = []
     for entry in loaded.config.suites:
-        path = loaded.resolve(entry).resolve()
-        if path.is_dir():
-            files.extend(
-                p.resolve()
-                for p in sorted(path.rglob("*"))
-                if p.suffix in SUITE_SUFFIXES and p.name != CONFIG_FILE and p.is_file()
-            )
-        elif path.is_file():
-            files.append(path)
+        try:
+            files.extend(discover_suite_files([loaded.resolve(entry)]))
+        except TunegateError:
+            unloadable.append(loaded.resolve(entry))
     return files
 
 
