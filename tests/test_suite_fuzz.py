@@ -2,12 +2,18 @@
 
 Three sources: random bytes, YAML-ish text built from the syntax that breaks parsers
 (anchors, merges, tags, escapes, control characters), and mutations of a valid suite.
-Both YAML parsers are exercised: libyaml's and PyYAML's pure-Python one.
+Both YAML parsers are exercised: libyaml's and PyYAML's pure-Python one. Then two targeted
+ones: regex patterns built from regex syntax (compile bombs included), under a memory cap,
+and vars values in any script, whose case ids must be exactly the values' slugs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import json
+import resource
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +22,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tunegate import TunegateError, load_suite
+from tunegate import SuiteError, TunegateError, load_suite
 from tunegate.suite import yaml_source
+from tunegate.suite.case_ids import slug
 
 FUZZ = settings(
     max_examples=1000,
@@ -65,6 +72,8 @@ TOKENS = [
     ".nan", ".inf", "-.inf", "1e999", "-1", "0", "1", "1.5", "99999999999999999999",
     "true", "no", "null", "~", "2024-01-01", "\x00", "\x1b", "\t", "\r", "\ufeff", "é",
     "\u2028", "\x85", "%YAML 1.1\n", "(", "(a|a)+$",
+    "010", "-007", "0o17", "0x1F", "1:30", "1_000", "1e3", "yes", "Off", '"0.5"', "'true'",
+    "{a b}", "{g.__class__}", "{x[0]}", "a b", "женщина", "José", "女性", "(a{1000}){1000}",
 ]  # fmt: skip
 
 
@@ -135,8 +144,10 @@ def _paths(data: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 texts = st.text(max_size=12) | st.sampled_from(
-    ["{group}", "{nope}", "{{group}}", "(", "", " ", "\x1b[2J", "a{2}", "\\p{L}", "(a|a)+$"]
-)
+    ["{group}", "{nope}", "{{group}}", "(", "", " ", "\x1b[2J", "a{2}", "\\p{L}", "(a|a)+$",
+     "(((a{1000}){1000}){1000})", "(a" * 300 + ")" * 300, "{g.__class__}", "{a b}", "José",
+     "женщина", "0.5", "yes"]
+)  # fmt: skip
 numbers = st.integers(-(10**20), 10**20) | st.floats() | st.sampled_from([0, -1, 1, 0.5, 101])
 
 
@@ -188,3 +199,108 @@ def mutated_suites(draw: st.DrawFn) -> Any:
 def test_mutations_of_a_valid_suite(tmp_path: Path, loader: type[Any], suite: Any) -> None:
     text = yaml.safe_dump(suite, allow_unicode=True, sort_keys=False)
     load_only_own_errors(tmp_path / "s.yaml", text.encode("utf-8", "surrogatepass"), loader)
+
+
+@contextlib.contextmanager
+def memory_capped(extra: int = 2 << 30) -> Iterator[None]:
+    """Address space limited to what the process has now plus `extra`, so a pattern that
+    slipped past the bounds fails this test with MemoryError instead of exhausting the
+    machine. The soft limit is put back afterwards."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as statm:
+        used = int(statm.read().split()[0]) * resource.getpagesize()
+    cap = used + extra if hard == resource.RLIM_INFINITY else min(used + extra, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+REGEX_TOKENS = [
+    "a", "b", ".", "\\d", "\\w", "\\p{L}", "\\X", "[a-z]", "[", "]", "^", "$", "|", "(",
+    "(?:", "(?>", "(?=", "(?<=", "(?i)", "(?x)", "(?V1)", "(?#c)", ")", "*", "+", "?", "*?",
+    "++", "{2}", "{3,5}", "{,9}", "{7,}", "{1000}", "{65535}", "{1,1000}", "{e<=1}", "\\",
+    "#", " ", "\n", "(?1)", "(?R)", "\\1", "{g}",
+]  # fmt: skip
+
+
+QUANTIFIERS = ["", "", "*", "+?", "{2}", "{3,5}", "{7,}", "{1000}", "{65535}", "{1,1000}", "{e<=1}"]
+ATOMS = ["a", ".", "\\d", "\\p{L}", "[a-z]", "\\X", "(?1)", "{g}", "\\1"]
+
+
+def _group(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.builds(
+        lambda opener, parts, joiner, quantifier: f"{opener}{joiner.join(parts)}){quantifier}",
+        st.sampled_from(["(", "(?:", "(?>", "(?=", "(?i:", "(?V1)("]),
+        st.lists(inner, min_size=1, max_size=3),
+        st.sampled_from(["", "|"]),
+        st.sampled_from(QUANTIFIERS),
+    )
+
+
+# Well-formed nesting, where counted repeats multiply (the compile bombs), and token soup
+# for the syntax's corners.
+regex_patterns = (
+    st.recursive(
+        st.builds(lambda atom, q: atom + q, st.sampled_from(ATOMS), st.sampled_from(QUANTIFIERS)),
+        _group,
+        max_leaves=12,
+    )
+    | st.lists(st.sampled_from(REGEX_TOKENS), max_size=40).map("".join)
+    | st.text(max_size=30)
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc to cap memory")
+@settings(FUZZ, max_examples=500)
+@given(pattern=regex_patterns)
+def test_regex_patterns(tmp_path: Path, pattern: str) -> None:
+    # Loading compiles the pattern (after `{g}` is filled); bombs must be refused first.
+    suite = {
+        "name": "re",
+        "cases": [
+            {
+                "id": "a",
+                "prompt": "{g}",
+                "vars": {"g": ["x", "(a|a)+"]},
+                "checks": [{"metric": "regex", "args": {"pattern": pattern}}],
+            }
+        ],
+    }
+    text = json.dumps(suite, ensure_ascii=True)  # JSON is YAML, and keeps the text exact
+    path = tmp_path / "s.yaml"
+    with memory_capped():
+        load_only_own_errors(path, text.encode("utf-8", "surrogatepass"), LOADERS[0].values[0])
+
+
+# Any letter, mark, digit, punctuation, symbol or space of any script; not controls, format
+# characters or line separators (which YAML folds inside quotes, changing the value).
+var_values = st.text(
+    alphabet=st.characters(
+        blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"),
+        blacklist_characters="\ufeff\ufffe\uffff",
+    ),
+    max_size=10,
+)
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+@settings(FUZZ, max_examples=300)
+@given(values=st.lists(var_values, min_size=1, max_size=5))
+def test_vars_in_any_script(tmp_path: Path, loader: type[Any], values: list[str]) -> None:
+    written = ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
+    text = f'name: demo\ncases:\n  - {{id: a, prompt: "<{{g}}>", vars: {{g: [{written}]}}}}\n'
+    path = tmp_path / "s.yaml"
+    path.write_text(text, encoding="utf-8")
+    slugs = [slug(v) for v in values]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(yaml_source, "_SAFE_LOADER", loader)
+        if len(set(slugs)) < len(slugs):  # two values, one id: refused, naming both
+            with pytest.raises(SuiteError, match=r"both give the case id|twice"):
+                load_suite(path)
+            return
+        suite = load_suite(path)
+    assert [c.id for c in suite.cases] == [f"a[{s}]" for s in slugs]
+    assert [c.prompt for c in suite.cases] == [f"<{v}>" for v in values]
+    assert all(s == "_" or s.strip("-") == s for s in slugs)

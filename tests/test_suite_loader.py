@@ -99,6 +99,41 @@ def test_list_of_mappings_vars_expand_one_case_each(tmp_path: Path) -> None:
 
 BAD_SUITES = [
     (
+        "a var name that cannot be a field",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: "{a b}"
+            vars:
+              a b: [x]
+        """,
+        "s.yaml:6:7: variable name 'a b' cannot be a template field; variable names are "
+        "letters, digits and _, not starting with a digit (e.g. a_b, used as {a_b})",
+    ),
+    (
+        "a var name with a dot, in a list of mappings",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: "{g}"
+            vars:
+              - {g: x, g.y: z}
+        """,
+        "s.yaml:6:16: variable name 'g.y' cannot be a template field",
+    ),
+    (
+        "a var name starting with a digit",
+        """
+        name: demo
+        cases:
+          - {id: a, prompt: p, vars: {1st: [x]}}
+        """,
+        "s.yaml:3:31: variable name '1st' cannot be a template field; variable names are "
+        "letters, digits and _, not starting with a digit (e.g. v_1st, used as {v_1st})",
+    ),
+    (
         "typo in a case key",
         """
         name: demo
@@ -384,7 +419,7 @@ BAD_SUITES = [
         cases:
           - {id: a, prompt: p}
         """,
-        "s.yaml:3:25: defaults.params.temperature: Input should be a finite number",
+        "s.yaml:3:25: 1e999 is too large for a number (the largest is about 1.8e308)",
     ),
     (
         "NaN written as text",
@@ -396,7 +431,8 @@ BAD_SUITES = [
             checks:
               - {metric: contains, args: {text: x}, threshold: "nan"}
         """,
-        "s.yaml:6:56: cases[0].checks[0].threshold: Input should be a finite number",
+        "s.yaml:6:56: cases[0].checks[0].threshold: Input should be a valid number (got 'nan'); "
+        "write a number",
     ),
     (
         "NaN as a var value",

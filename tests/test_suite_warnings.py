@@ -120,3 +120,53 @@ def test_the_example_suites_have_no_warnings() -> None:
     root = Path(__file__).resolve().parents[1]
     for path in sorted((root / "suites").glob("*.yaml")):
         assert load_suite(path).warnings == (), path
+
+
+def test_braces_that_look_like_a_field_but_are_not_a_name(tmp_path: Path) -> None:
+    # Before: sent to the model literally, without a word, even in a case with vars.
+    found = warnings_of(
+        tmp_path,
+        """
+        name: demo
+        defaults:
+          template: "{prompt} { context }"
+          system: "Answer as {brand name}."
+        cases:
+          - id: a
+            prompt: "{g} said {g.__class__} and {a b}"
+            context: "{g!r} {{g.__class__}} {} {2,3} {\\"json\\": 1} {x: 1} {x:>10}"
+            vars: {g: [x, y]}
+          - {id: b, prompt: "{x[0]}", context: c}
+        """,
+    )
+    assert found == [
+        "s.yaml:3:13: warning: { context } is sent to the model as written: a template field "
+        "is a variable name (letters, digits and _), which this is not; double the braces "
+        "({{ context }}) to mean them literally",
+        "s.yaml:4:11: warning: {brand name} is sent to the model as written: a template field "
+        "is a variable name (letters, digits and _), which this is not; double the braces "
+        "({{brand name}}) to mean them literally",
+        "s.yaml:7:13: warning: {g.__class__} is sent to the model as written: a template field "
+        "is a variable name (letters, digits and _), which this is not; double the braces "
+        "({{g.__class__}}) to mean them literally, or write {g} for the variable",
+        "s.yaml:7:13: warning: {a b} is sent to the model as written: a template field is a "
+        "variable name (letters, digits and _), which this is not; double the braces "
+        "({{a b}}) to mean them literally",
+        "s.yaml:8:14: warning: {g!r} is sent to the model as written: a template field is a "
+        "variable name (letters, digits and _), which this is not; double the braces "
+        "({{g!r}}) to mean them literally, or write {g} for the variable",
+        "s.yaml:10:21: warning: {x[0]} is sent to the model as written: a template field is a "
+        "variable name (letters, digits and _), which this is not; double the braces "
+        "({{x[0]}}) to mean them literally",
+    ]
+
+
+def test_fields_in_any_script_are_fields(tmp_path: Path) -> None:
+    suite = load_suite(
+        write(
+            tmp_path / "s.yaml",
+            "name: demo\ncases:\n"
+            '  - {id: a, prompt: "{группа} {名前}", vars: {группа: [x], 名前: [y]}}\n',
+        )
+    )
+    assert suite.cases[0].prompt == "x y" and suite.warnings == ()

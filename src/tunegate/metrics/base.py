@@ -43,7 +43,7 @@ class MetricError(TunegateError):
 class MetricArgs(BaseModel):
     """Base for a metric's `args`: unknown keys and NaN/infinity are errors, as in a suite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     def missing_input(self, *, reference: str | None) -> str | None:
         """Why these args would fail every sample of a case with this reference, else None.

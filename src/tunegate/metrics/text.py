@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar, Literal
 
 import regex
 from pydantic import Field, field_validator, model_validator
 
 from .base import MetricArgs, MetricError, MetricInput, MetricResult
+from .regex_limits import check_pattern
 from .registry import register_metric
 
 __all__ = ["Contains", "Exact", "Length", "NonEmpty", "NotContains", "Regex"]
@@ -140,9 +142,14 @@ class RegexArgs(MetricArgs):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        # The same engine as `score`, so what validates also runs.
+        # Bounded before compiling: compiling is where a pattern exhausts memory or the
+        # stack (regex_limits). Then the same engine as `score`, so what validates also
+        # runs; not cached, so validating many patterns keeps none of them alive.
+        check_pattern(value)
         try:
-            regex.compile(value)
+            regex.compile(value, cache_pattern=False)
+        except RecursionError:
+            raise ValueError("the pattern nests too deeply to compile; flatten it") from None
         except (regex.error, OverflowError, ValueError) as exc:
             raise ValueError(f"invalid regular expression: {exc}") from None
         return value
@@ -155,7 +162,7 @@ class Regex:
     description: ClassVar[str] = "The pattern matches (or, with negate, does not)."
 
     def score(self, sample: MetricInput, args: RegexArgs) -> MetricResult:
-        compiled = regex.compile(args.pattern, regex.IGNORECASE if args.ignore_case else 0)
+        compiled = _compiled(args.pattern, args.ignore_case)
         match = compiled.fullmatch if args.full_match else compiled.search
         try:
             matched = match(sample.output.strip(), timeout=args.timeout) is not None
@@ -169,6 +176,13 @@ class Regex:
             return MetricResult(1.0)
         verb = "matched" if args.negate else "did not match"
         return MetricResult(0.0, f"{verb} /{args.pattern}/")
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(pattern: str, ignore_case: bool) -> regex.Pattern[str]:
+    # Our own small cache rather than regex's (500 patterns): a pattern near the size
+    # limit keeps about 2 MB alive once compiled.
+    return regex.compile(pattern, regex.IGNORECASE if ignore_case else 0, cache_pattern=False)
 
 
 class LengthArgs(MetricArgs):

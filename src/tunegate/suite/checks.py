@@ -6,19 +6,21 @@ them (`pattern: '{s}'` with `s: '('`) is a load error at the check, naming the v
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..errors import SuiteError
 from ..metrics import Metric, get_metric, metric_names, value_range
 from .cases import ResolvedCheck
 from .format import CheckSpec
-from .templating import fields_in, render
+from .templating import fields_in, render, whole_field
 from .validation_errors import did_you_mean, suite_error_from
-from .yaml_source import DataPath, YamlDocument
+from .yaml_source import DataPath, YamlDocument, plain_scalar
 
 __all__ = ["NON_EMPTY", "CheckResolver", "CheckSource"]
 
@@ -47,7 +49,9 @@ class CheckResolver:
     def resolve(self, source: CheckSource, values: Mapping[str, str]) -> ResolvedCheck:
         spec = source.spec
         metric = self._metric(source)
-        args_data: Any = _fill(spec.args, values) if values else spec.args
+        args_data: Any = spec.args
+        if values:
+            args_data = _typed(metric.args_model, spec.args, _fill(spec.args, values))
         key = (source.path, repr(args_data))
         if key in self._done:
             return self._done[key]
@@ -135,6 +139,36 @@ def _fill(value: Any, values: Mapping[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: _fill(v, values) for k, v in value.items()}
     return value
+
+
+def _typed(model: type[BaseModel], written: dict[str, Any], filled: Any) -> Any:
+    """Vars are text, but `max: "{n}"` with `n: [5, 10]` means numbers: an argument that
+    takes only numbers or booleans and is written as exactly one field gets its value read
+    as YAML 1.2 reads it unquoted. Anything else stays text, and strict validation says so
+    (with the vars), so `ignore_case: "{x}"` with x = yes is still refused."""
+    if not isinstance(filled, dict):
+        return filled
+    typed = dict(filled)
+    for key, original in written.items():
+        field = model.model_fields.get(key)
+        value = filled.get(key)
+        if (
+            field is not None
+            and isinstance(original, str)
+            and whole_field(original) is not None
+            and isinstance(value, str)
+            and _takes_no_text(field.annotation)
+        ):
+            typed[key] = plain_scalar(value)
+    return typed
+
+
+def _takes_no_text(annotation: Any) -> bool:
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    members = [
+        a for a in (typing.get_args(annotation) if union else (annotation,)) if a is not type(None)
+    ]
+    return bool(members) and all(m in (int, float, bool) for m in members)
 
 
 def _fields(value: Any) -> set[str]:

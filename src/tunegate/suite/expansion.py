@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 from ..errors import SuiteError
 from .format import MAX_CASES_LIMIT, CaseSpec
+from .templating import is_field_name
 from .yaml_source import DataPath, YamlDocument
 
 __all__ = ["CaseBudget", "var_combinations"]
@@ -46,6 +48,7 @@ def _count(case: CaseSpec, doc: YamlDocument, here: DataPath) -> tuple[int, list
     """Cases the template makes, and the factors of that number."""
     if case.vars is None:
         return 1, []
+    _check_names(case, doc, here)
     if isinstance(case.vars, dict):
         for name, values in case.vars.items():
             if not values:
@@ -64,6 +67,29 @@ def _count(case: CaseSpec, doc: YamlDocument, here: DataPath) -> tuple[int, list
                 f"every entry of vars needs the same keys ({', '.join(sorted(keys))})",
             )
     return len(case.vars), [len(case.vars)]
+
+
+def _check_names(case: CaseSpec, doc: YamlDocument, here: DataPath) -> None:
+    """A variable is used as `{name}`, so its name must be a field name: `{a b}` and
+    `{g.x}` are sent as written, never substituted."""
+    rows: list[list[str]] = (
+        [list(case.vars)] if isinstance(case.vars, dict) else [list(r) for r in case.vars or []]
+    )
+    for i, row in enumerate(rows):
+        for name in row:
+            if is_field_name(name):
+                continue
+            where = (
+                (*here, "vars", name) if isinstance(case.vars, dict) else (*here, "vars", i, name)
+            )
+            fixed = re.sub(r"\W+", "_", name).strip("_")
+            fixed = fixed if fixed and is_field_name(fixed) else f"v_{fixed}".rstrip("_")
+            raise SuiteError(
+                doc.locate(where, key=True),
+                f"variable name {name!r} cannot be a template field; variable names are "
+                f"letters, digits and _, not starting with a digit (e.g. {fixed}, used as "
+                f"{{{fixed}}})",
+            )
 
 
 def var_combinations(case: CaseSpec) -> list[dict[str, str]]:

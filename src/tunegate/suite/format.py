@@ -34,7 +34,7 @@ MAX_CASES_LIMIT = 1_000_000
 class _Strict(BaseModel):
     # NaN and infinity mean nothing as a threshold, weight or temperature ("nan" would
     # otherwise parse as a float).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class GenerationParams(_Strict):

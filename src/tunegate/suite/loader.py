@@ -6,7 +6,6 @@ Every problem becomes a SuiteError that names file:line:column and the fix.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import SourceLocation, SuiteError
+from .case_ids import collision_message, differing, expanded_id, value_path
 from .cases import Case, ResolvedCheck, Suite, SuiteWarning
 from .checks import NON_EMPTY, CheckResolver, CheckSource
 from .expansion import CaseBudget, var_combinations
@@ -113,8 +113,11 @@ def _expand(spec: SuiteSpec, doc: YamlDocument) -> Suite:
             *(CheckSource(c, (*here, "checks", i)) for i, c in enumerate(case_spec.checks)),
             *default_checks,
         ]
-        for values in var_combinations(case_spec):
+        made: dict[str, tuple[int, dict[str, str]]] = {}  # id -> the expansion that made it
+        for n, values in enumerate(var_combinations(case_spec)):
             case = _build_case(spec, case_spec, values, sources, resolver, doc, here)
+            if case.id in made:
+                raise _collision(case_spec, case.id, made[case.id], (n, values), doc, here)
             if case.id in first_seen:
                 raise SuiteError(
                     doc.locate((*here, "id")),
@@ -122,6 +125,7 @@ def _expand(spec: SuiteSpec, doc: YamlDocument) -> Suite:
                     f"{first_seen[case.id].line}); case ids must be unique in a suite",
                 )
             first_seen[case.id] = case.location
+            made[case.id] = (n, values)
             cases.append(case)
     _check_rule_scopes(spec, cases, doc)
     return Suite(
@@ -131,6 +135,24 @@ def _expand(spec: SuiteSpec, doc: YamlDocument) -> Suite:
         cases=tuple(cases),
         description=spec.description,
         warnings=tuple(sorted(warnings.values(), key=_file_order)),
+    )
+
+
+def _collision(
+    case: CaseSpec,
+    case_id: str,
+    first: tuple[int, dict[str, str]],
+    second: tuple[int, dict[str, str]],
+    doc: YamlDocument,
+    here: DataPath,
+) -> SuiteError:
+    """Two expansions of one template with the same id: at the second value, naming both."""
+    (i, a), (j, b) = first, second
+    name = differing(a, b)[0]
+    line = doc.locate((*here, *value_path(case.vars, i, name))).line
+    return SuiteError(
+        doc.locate((*here, *value_path(case.vars, j, name))),
+        collision_message(case_id, a, b, line),
     )
 
 
@@ -162,10 +184,6 @@ def _check_rule_scopes(spec: SuiteSpec, cases: list[Case], doc: YamlDocument) ->
 
 def _file_order(warning: SuiteWarning) -> tuple[int, int]:
     return warning.location.line or 0, warning.location.column or 0
-
-
-def _slug(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.]+", "-", value).strip("-").lower() or "_"
 
 
 def _build_case(
@@ -212,9 +230,7 @@ def _build_case(
             ) from None
         messages.append(("user", user))
 
-    case_id = case.id
-    if values:
-        case_id = f"{case.id}[{'/'.join(_slug(v) for v in values.values())}]"
+    case_id = expanded_id(case.id, values) if values else case.id
     params = spec.defaults.params
     if case.params is not None:
         params = params.model_copy(update=case.params.model_dump(exclude_none=True))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -235,4 +236,33 @@ def suite_error_from(
         )
     given = err.get("input")
     shown = "" if isinstance(given, (dict, list)) or given is None else f" (got {_shown(given)})"
-    return SuiteError(doc.locate(loc), f"{_describe(loc)}: {message}{shown}")
+    return SuiteError(
+        doc.locate(loc), f"{_describe(loc)}: {message}{shown}{_type_hint(kind, given)}"
+    )
+
+
+# Models are strict: a boolean is true or false, a number is a number. These say how to
+# write what the user most likely meant.
+_NUMBER_TYPES = {"int_type", "float_type", "int_from_float"}
+_NUMBER_TEXT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+
+
+def _type_hint(kind: str, given: Any) -> str:
+    if kind == "bool_type":
+        if isinstance(given, str) and given.strip() in ("true", "false"):
+            return f"; write it without quotes: {given.strip()}"
+        if isinstance(given, str) and given.strip().lower() in _YAML11_BOOLS:
+            return "; write true or false (yes, no, on and off are text in YAML 1.2)"
+        return "; write true or false"
+    if kind in _NUMBER_TYPES and isinstance(given, str):
+        if _NUMBER_TEXT.fullmatch(given.strip()):
+            return f"; write it without quotes: {given.strip()}"
+        if re.fullmatch(r"[-+]?[0-9]+(?::[0-5]?[0-9])+(?:\.[0-9]*)?", given.strip()):
+            return "; write a number (YAML 1.2 reads 1:30 as text, not as 90 sexagesimal)"
+        return "; write a number"
+    if kind in _NUMBER_TYPES and isinstance(given, bool):
+        return "; write a number (true and false are booleans)"
+    return ""
+
+
+_YAML11_BOOLS = {"yes", "no", "y", "n", "on", "off"}

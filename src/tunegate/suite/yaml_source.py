@@ -4,10 +4,17 @@ Suites are data: only `yaml.SafeLoader` is used, so no tag can construct an
 object or run code. Positions let validation errors point at file:line:column.
 Every way a file can be unusable (bytes, characters, syntax, aliases, tags) ends
 in a SuiteError with a position and a fix, never in a Python exception.
+
+Plain scalars are read as YAML 1.2's core schema says, not as PyYAML's YAML 1.1: only
+true/false are booleans, `1:30` and `2024-01-01` stay text, `0o17` is octal, `0x1F` hex.
+A number with a leading zero (`010`: 8 in YAML 1.1, 10 in 1.2, text to many a reader) is
+refused with the three ways to say what was meant.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +25,7 @@ import yaml
 from ..errors import SourceLocation, SuiteError
 from .files import read_suite_file
 
-__all__ = ["MAX_NODES", "DataPath", "YamlDocument", "load_yaml", "position_of"]
+__all__ = ["MAX_NODES", "DataPath", "YamlDocument", "load_yaml", "plain_scalar", "position_of"]
 
 DataPath = tuple[str | int, ...]
 
@@ -54,7 +61,7 @@ def load_yaml(path: Path) -> YamlDocument:
     _refuse_unreadable_characters(text, path)
     doc = YamlDocument(path=path, data=None)
     try:
-        node = yaml.compose(text, Loader=_SAFE_LOADER)
+        node = yaml.compose(text, Loader=_core_schema(_SAFE_LOADER))
         if node is not None:
             _refuse_oversized(node, path)
             doc.data = _convert(node, (), doc)
@@ -81,6 +88,30 @@ _constructor = yaml.SafeLoader("")
 MAX_NODES = 1_000_000
 
 _MERGE = "tag:yaml.org,2002:merge"
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution), first characters
+# as PyYAML's resolver wants them; int before float, since `10` matches both. `<<` keeps
+# its YAML 1.1 meaning: merge keys are part of the suite format.
+_DIGITS = list("-+0123456789")
+_CORE_SCHEMA: list[tuple[str, str, list[str]]] = [
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    (_INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", _DIGITS),
+    (
+        _FLOAT,
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        [*_DIGITS, "."],
+    ),
+    (_MERGE, r"^<<$", ["<"]),
+]
+_DECIMAL = re.compile(r"[-+]?[0-9]+")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9]")
+_SPECIAL_FLOATS = {".inf": math.inf, ".nan": math.nan}
+# Python refuses to turn longer digit strings into ints (CVE-2020-10735); no suite needs one.
+_MAX_DIGITS = 4000
 _PLAIN_TAGS = {
     f"tag:yaml.org,2002:{name}"
     for name in ("map", "seq", "str", "int", "float", "bool", "null", "timestamp", "merge")
@@ -93,6 +124,17 @@ _NOT_PRINTABLE = re.compile(
 _BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BS", 0x0B: "VT", 0x0C: "FF", 0x1B: "ESC"}
 _CONTROL_NAMES[0x7F] = "DEL"
+
+
+@functools.cache
+def _core_schema(loader: type[Any]) -> type[Any]:
+    """`loader` (libyaml's or PyYAML's parser) resolving plain scalars by YAML 1.2's core
+    schema. Made per parser class, so tests can swap the parser and keep the schema."""
+    resolved: type[Any] = type(f"Core{loader.__name__}", (loader,), {})
+    resolved.yaml_implicit_resolvers = {}
+    for tag, pattern, first in _CORE_SCHEMA:
+        resolved.add_implicit_resolver(tag, re.compile(pattern), first)
+    return resolved
 
 
 def position_of(text: str, index: int) -> tuple[int, int]:
@@ -301,6 +343,13 @@ def _key(node: yaml.Node, doc: YamlDocument) -> str:
 
 
 def _scalar(node: yaml.Node, doc: YamlDocument) -> Any:
+    if node.tag in (_INT, _FLOAT) and isinstance(node.value, str):
+        number = _number(node.value, node.tag == _INT)
+        if isinstance(number, str):
+            raise SuiteError(_at(doc.path, node), number)
+        if number is None:  # only with an explicit tag: a plain scalar resolves to a number
+            raise _not_valid(node, doc)
+        return number
     # An explicit tag on a value that does not fit it (`!!int abc`) fails inside PyYAML
     # with a plain Python error; it is bad input like any other.
     try:
@@ -308,13 +357,7 @@ def _scalar(node: yaml.Node, doc: YamlDocument) -> Any:
     except yaml.YAMLError:
         raise
     except Exception:
-        tag = node.tag.rsplit(":", 1)[-1]
-        shown = repr(node.value) if len(str(node.value)) <= 60 else repr(str(node.value)[:57])
-        raise SuiteError(
-            _at(doc.path, node),
-            f"{shown} is not a valid !!{tag}; fix the value, remove the tag, "
-            "or quote the value to keep it as text",
-        ) from None
+        raise _not_valid(node, doc) from None
     if isinstance(value, str) and _SURROGATE.search(value):
         # PyYAML's pure-Python parser accepts "\ud83d"; the text could never be stored.
         raise SuiteError(_at(doc.path, node), f"lone surrogate in this string: {_SURROGATE_FIX}")
@@ -322,3 +365,71 @@ def _scalar(node: yaml.Node, doc: YamlDocument) -> Any:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def plain_scalar(text: str) -> Any:
+    """`text` as YAML 1.2 reads it unquoted: a bool, int or float, else the text itself
+    (also when the number would be refused, so the caller's validation says why)."""
+    for tag, pattern, _ in _CORE_SCHEMA:
+        if not re.match(pattern, text):
+            continue
+        if tag == _BOOL:
+            return text.lower() == "true"
+        if tag in (_INT, _FLOAT):
+            number = _number(text, tag == _INT)
+            return text if number is None or isinstance(number, str) else number
+    return text
+
+
+def _not_valid(node: yaml.Node, doc: YamlDocument) -> SuiteError:
+    tag = node.tag.rsplit(":", 1)[-1]
+    shown = repr(node.value) if len(str(node.value)) <= 60 else repr(str(node.value)[:57])
+    return SuiteError(
+        _at(doc.path, node),
+        f"{shown} is not a valid !!{tag}; fix the value, remove the tag, "
+        "or quote the value to keep it as text",
+    )
+
+
+def _number(text: str, integer: bool) -> int | float | str | None:
+    """A YAML 1.2 core-schema number; a message (str) when it must be refused; None when
+    `text` is no such number (only with an explicit tag: PyYAML then says it is invalid).
+
+    PyYAML's own constructors would read `010` as 8, `1:30` as 90 and `1_000` as 1000.
+    """
+    body = text.lstrip("+-")
+    if len(body) > _MAX_DIGITS:
+        return (
+            f"a number {len(body):,} characters long is more than a suite can use; "
+            "write a shorter one, or quote it to mean text"
+        )
+    if _LEADING_ZERO.match(text) and re.fullmatch(r"[-+]?[0-9]+(?:\.[0-9]*)?(?:[eE].*)?", text):
+        sign = "-" if text.startswith("-") else ""
+        plain = sign + re.sub(r"^0+(?=[0-9])", "", body)
+        fixes = f'write {plain} for the number, "{text}" in quotes for text'
+        if not re.fullmatch(r"[-+]?[0-7]+", text):
+            return f"{text} has a leading zero; {fixes}"
+        octal = f", or 0o{body.lstrip('0') or '0'} for octal" if not sign else ""
+        return (
+            f"{text} has a leading zero, which YAML 1.1 reads as octal and YAML 1.2 as "
+            f"decimal; {fixes}{octal}"
+        )
+    if integer:
+        if _DECIMAL.fullmatch(text):
+            return int(text, 10)
+        if re.fullmatch(r"0o[0-7]+", text):
+            return int(text[2:], 8)
+        if re.fullmatch(r"0x[0-9a-fA-F]+", text):
+            return int(text[2:], 16)
+        return None
+    special = _SPECIAL_FLOATS.get(body.lower())
+    if special is not None:
+        return -special if text.startswith("-") else special
+    if not re.fullmatch(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", text):
+        return None
+    value = float(text)
+    if math.isinf(value):
+        return (
+            f"{text} is too large for a number (the largest is about 1.8e308); write a smaller one"
+        )
+    return value
