@@ -56,7 +56,11 @@ def test_a_target_that_is_not_a_mapping(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_suites_may_name_one_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(tmp_path / "checks" / "mini.yaml", SUITE)
-    write(tmp_path / "tunegate.yaml", "suites: checks\n")
+    write(tmp_path / "c.jsonl", '{"case_id": "a", "output": "ok"}\n')
+    write(
+        tmp_path / "tunegate.yaml",
+        "suites: checks\ncandidate: c\ntargets: {c: {provider: replay, path: c.jsonl}}\n",
+    )
     assert main(["validate"]) == 0
     assert capsys.readouterr().out.startswith("ok  checks/mini.yaml: suite 'mini'")
 

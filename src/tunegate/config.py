@@ -33,7 +33,7 @@ CONFIG_FILE = "tunegate.yaml"
 class TargetSpec(BaseModel):
     """A named target: a provider plus its options. Options are checked by the provider."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False, strict=True)
 
     provider: str = Field(description="openai, llama-cpp, replay, python, or a plugin's name.")
     concurrency: int | None = Field(None, ge=1, description="Calls in flight at once.")
@@ -59,7 +59,7 @@ class TargetSpec(BaseModel):
 class StatisticsSpec(BaseModel):
     """How the paired statistics are computed; part of no cache key."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     resamples: int = Field(
         9999, ge=199, le=1_000_000, description="Bootstrap and permutation resamples."
@@ -68,7 +68,7 @@ class StatisticsSpec(BaseModel):
 
 
 class ProjectConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     suites: list[str] = Field(default_factory=lambda: ["suites"])
     out: str = Field("reports", description="Folder for run outputs and the store.")

@@ -37,7 +37,7 @@ REFUSAL = "refusal"
 class ProviderOptions(BaseModel):
     """Base for a provider's options in tunegate.yaml; unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class OutputLimitOptions(ProviderOptions):
