@@ -3,6 +3,7 @@ leave `latest` to full runs; run folders that cannot be made are input errors.""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from tunegate import load_results
 from tunegate.cli import main
 from tunegate.errors import InputError
 from tunegate.execution import Store
-from tunegate.results import SCHEMA_VERSION
+from tunegate.results import SCHEMA_VERSION, coverage_line
 
 from .conftest import make_project, write
 
@@ -136,7 +137,42 @@ def test_an_unloadable_project_suite_makes_the_total_unknown(
     assert main(["run", "suites/voice.yaml", "--no-progress"]) == 0
     results = load_results(tmp_path / "reports" / "latest-partial")
     assert results.partial and (results.selected_cases, results.total_cases) == (1, None)
-    assert "partial run: 1 cases; the gate covers only these" in capsys.readouterr().out
+    assert (
+        "partial run: 1 case; the project's total is unknown (a suite file of the project does "
+        "not load; tunegate validate names it); the gate covers only these"
+    ) in capsys.readouterr().out
+    log = (tmp_path / "reports" / "latest-partial" / "run.log").read_text()
+    assert "partial run: 1 case; the project's total is unknown (suites/broken.yaml does " in log
+
+
+def test_pytest_names_the_project_suite_that_does_not_load(pytester: pytest.Pytester) -> None:
+    root = shop_project(pytester.path)
+    write(root / "suites" / "broken.yaml", "name: broken\ncase: []\n")
+    result = pytester.runpytest("suites/voice.yaml", "-p", "no:cacheprovider")
+    assert result.ret == 0  # the selection itself passes, and says what it does not cover
+    result.stdout.fnmatch_lines(
+        [
+            "partial run: 1 case; the project's total is unknown (suites/broken.yaml does not "
+            "load); the gate covers only these (latest-partial, not latest, points at this run)"
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("selected", "total", "unloadable", "line"),
+    [
+        (1, 4, [], "partial run: 1 of 4 cases; the gate covers only these"),
+        (0, 1, [], "partial run: 0 of 1 case; the gate covers only these"),
+        (1, None, ["a.yaml"], "partial run: 1 case; the project's total is unknown (a.yaml "),
+        (2, None, ["a.yaml", "b.yml"], "partial run: 2 cases; * (a.yaml and b.yml do not load)"),
+        (2, None, list("abcde"), "partial run: 2 cases; * (a, b, c and 2 more do not load)"),
+        (None, None, [], "partial run: some cases; * (a suite file of the project does not "),
+    ],
+)
+def test_the_partial_line_counts_in_words(
+    selected: int | None, total: int | None, unloadable: list[str], line: str
+) -> None:
+    assert fnmatch.fnmatch(coverage_line(selected, total, unloadable), line + "*")
 
 
 def test_results_1_0_files_are_still_read(tmp_path: Path) -> None:

@@ -114,10 +114,10 @@ def test_failing_gate_fails_cases_with_the_whole_story(pytester: pytest.Pytester
             "at suites/shop.yaml:11:5",
             "prompt:    Lost receipt?",
             "reference: store credit",
-            "base (base): 'For store credit.'",
-            "    -> pass",
-            "candidate (cand): 'Sorry, no returns without a receipt.'",
-            "    -> FAIL contains: missing ['store credit']",
+            "base (base) -> pass",
+            "    | For store credit.",
+            "candidate (cand) -> FAIL contains: missing ['store credit']",
+            "    | Sorry, no returns without a receipt.",
             "*_ shop::gate[[]min_pass_rate] _*",
             "shop min_pass_rate: FAILED: candidate pass rate 75% over 4 case(s); the suite "
             "requires 100%",
@@ -136,11 +136,28 @@ def test_k_and_tag_markers_select_cases(pytester: pytest.Pytester) -> None:
     assert outcomes.get("deselected") == 3  # two hours cases and the gate item
 
 
-def test_selecting_only_gate_items_runs_nothing(pytester: pytest.Pytester) -> None:
-    project(pytester)
-    result = pytester.runpytest("suites/", "-k", "gate")
-    result.assert_outcomes(skipped=1, deselected=4)
-    assert not (pytester.path / "reports").exists()
+def test_selecting_only_gate_items_evaluates_their_whole_suites(
+    pytester: pytest.Pytester,
+) -> None:
+    # A gate needs its cases: `-k gate` must give the gate's verdict, not a skip that passes.
+    project(pytester, rate=1.0)
+    result = pytester.runpytest("suites/", "-k", "gate", "-p", "no:cacheprovider")
+    assert result.ret == 1
+    result.assert_outcomes(failed=1, deselected=4)
+    result.stdout.fnmatch_lines(
+        ["shop min_pass_rate: FAILED: candidate pass rate 75% over 4 case(s); the suite *"]
+    )
+    results = load_results(pytester.path / "reports" / "latest")
+    assert not results.partial and len(results.records) == 8
+    (pytester.path / "suites" / "shop.yaml").write_text(SUITE.format(rate=0.5))
+    pytester.runpytest("suites/", "-k", "gate").assert_outcomes(passed=1, deselected=4)
+
+
+def test_a_gate_with_some_cases_selected_judges_only_those(pytester: pytest.Pytester) -> None:
+    project(pytester, rate=1.0)
+    result = pytester.runpytest("suites/", "-k", "hours or gate", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, deselected=2)  # both hours cases pass: 100% of 2
+    result.stdout.fnmatch_lines(["partial run: 2 of 4 cases; the gate covers only these*"])
 
 
 def test_second_session_is_served_from_the_store(pytester: pytest.Pytester) -> None:
@@ -207,7 +224,31 @@ def test_missing_candidate_names_the_pytest_option(pytester: pytest.Pytester) ->
     result = pytester.runpytest("suites/")
     assert result.ret == 2
     result.stdout.fnmatch_lines(
-        ["*tunegate: no candidate target: pass --tunegate-candidate NAME or set `candidate:`*"]
+        ["tunegate: error: no candidate target: pass --tunegate-candidate NAME or set *"]
     )
     result.stdout.no_fnmatch_line("*pass --candidate*")
     assert not (pytester.path / "reports").exists()
+
+
+def test_a_failure_story_shows_outputs_as_text_blocks(pytester: pytest.Pytester) -> None:
+    # A real newline and a written backslash-n used to look alike ('a\\nb' in both).
+    project(pytester, rate=1.0)
+    outputs = {
+        "base": {**BASE, "refund-receipt": "Store credit:\nask at the desk."},
+        "cand": {**CAND, "refund-receipt": "No credit:\\nsorry \x1b[2J" + "x" * 3000},
+    }
+    for name, by_case in outputs.items():
+        lines = [json.dumps({"case_id": k, "output": v}) for k, v in by_case.items()]
+        (pytester.path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    result = pytester.runpytest("suites/", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(
+        [
+            "base (base) -> pass",
+            "    | Store credit:",
+            "    | ask at the desk.",
+            "candidate (cand) -> FAIL contains: missing ['store credit']",
+            "    | No credit:\\nsorry \\x1b[[]2Jxxx*x",
+            "    … 1522 more character(s); the report shows the whole output",
+        ]
+    )
+    assert "\x1b" not in result.stdout.str()

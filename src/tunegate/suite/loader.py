@@ -6,6 +6,7 @@ Every problem becomes a SuiteError that names file:line:column and the fix.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from .case_ids import collision_message, differing, expanded_id, value_path
 from .cases import Case, ResolvedCheck, Suite, SuiteWarning
 from .checks import NON_EMPTY, CheckResolver, CheckSource
 from .expansion import CaseBudget, var_combinations
+from .files import WalkBudget, is_skipped_name
 from .format import CaseSpec, SuiteSpec
 from .lint import case_warnings
 from .templating import UnknownVariable, render
@@ -29,21 +31,76 @@ SUITE_SUFFIXES = (".yaml", ".yml")
 
 
 def discover_suite_files(paths: Iterable[Path]) -> list[Path]:
-    """Files as given; directories are searched recursively for *.yaml / *.yml."""
-    found: list[Path] = []
+    """Files as given; folders searched recursively for *.yaml / *.yml (tunegate.yaml aside),
+    within the bounds of `files.WalkBudget`.
+
+    This is the one answer to "which files are suites": `tunegate run` and the pytest plugin
+    both use it, so the two doors always see the same set. Inside a folder, symbolic links
+    are followed, to files and to folders, and a file is listed by its path under the folder
+    as given (`suites/shared/strict.yaml`), never by where a link leads: a link is part of
+    the suite folder the user wrote. A link to a folder already on the way down (the folder
+    searched, or one above it) would loop and is skipped. A link to nothing is listed, so
+    loading it fails and says so. The same path named twice is listed once.
+    """
+    found: dict[Path, None] = {}  # ordered, without repeats
     for path in paths:
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.suffix in SUITE_SUFFIXES)
+            inside = _suite_files_in(path)
             if not inside:
                 raise SuiteError(
                     SourceLocation(path), "no suite files (*.yaml, *.yml) in this folder"
                 )
-            found.extend(inside)
         elif path.exists():
-            found.append(path)
+            inside = [path]
         else:
             raise SuiteError(SourceLocation(path), "no such file or directory")
+        found.update(dict.fromkeys(inside))
+    return list(found)
+
+
+def _suite_files_in(folder: Path) -> list[Path]:
+    real = folder.resolve()
+    found: list[Path] = []
+    _walk(folder, frozenset({real, *real.parents}), WalkBudget(folder), found)
     return found
+
+
+def _walk(folder: Path, on_the_way: frozenset[Path], budget: WalkBudget, found: list[Path]) -> None:
+    """Depth first in name order, as pytest walks a folder, so both doors list alike."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda e: e.name)
+    except OSError as exc:
+        raise SuiteError(
+            SourceLocation(folder), f"cannot read this folder ({exc.strerror or exc})"
+        ) from None
+    budget.entries(len(entries))
+    for entry in entries:
+        path = folder / entry.name
+        if _is_folder(entry):
+            real = path.resolve()
+            if real not in on_the_way:
+                _walk(path, on_the_way | {real}, budget, found)
+        elif (
+            path.suffix in SUITE_SUFFIXES
+            and not is_skipped_name(entry.name)  # tunegate.yaml beside the suites
+            and (entry.is_file() or _leads_nowhere(entry, path))
+        ):
+            budget.suite_file()
+            found.append(path)
+
+
+def _leads_nowhere(entry: os.DirEntry[str], path: Path) -> bool:
+    # Listed so that loading it fails loudly. Other non-files (a FIFO) are left out, as
+    # pytest leaves them: reading one would hang.
+    return entry.is_symlink() and not path.exists()
+
+
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # follows links
+    except OSError:  # e.g. a link that loops on itself: listed as a file, and fails to load
+        return False
 
 
 def load_suites(paths: Iterable[Path]) -> list[Suite]:
