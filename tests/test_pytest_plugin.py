@@ -252,3 +252,14 @@ def test_a_failure_story_shows_outputs_as_text_blocks(pytester: pytest.Pytester)
         ]
     )
     assert "\x1b" not in result.stdout.str()
+
+
+def test_run_warnings_reach_the_summary(pytester: pytest.Pytester) -> None:
+    project(pytester)
+    (pytester.path / "reports").mkdir()
+    (pytester.path / "reports" / "latest").write_text("my notes\n")
+    result = pytester.runpytest("suites/", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        ["tunegate: warning: reports/latest is a file, not the link tunegate keeps there*"]
+    )

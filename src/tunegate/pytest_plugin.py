@@ -763,6 +763,8 @@ def _summarize(tr: Any, outcome: EvaluationOutcome, partial_line: str | None) ->
     if coverage:
         _write(tr, f"{coverage} (latest-partial, not latest, points at this run)")
     _write(tr, f"{headline(results)}; report: {display_path(outcome.report_path)}")
+    for warning in outcome.warnings:  # e.g. `latest` is the user's file, so it did not move
+        _write(tr, f"tunegate: warning: {warning}", yellow=True)
 
 
 def _write(reporter: Any, text: str, **markup: bool) -> None:
