@@ -161,7 +161,7 @@ GOOD = b'{"case_id": "capital", "output": "Paris."}\n'
         (b"\n\n  \n", "cand.jsonl: the replay file holds no outputs; write one JSON object"),
         (
             GOOD + b'{"case-id": "capital", "output": "x"}\n',
-            'cand.jsonl:2: unknown key "case-id" (did you mean \'case_id\'?); a line holds only '
+            "cand.jsonl:2: unknown key \"case-id\" (did you mean 'case_id'?); a line holds only "
             '"case_id", "output", "sample", "suite"',
         ),
         (

@@ -136,9 +136,7 @@ def test_a_hostile_server_leaks_no_key_fragment_and_steers_no_terminal(tmp_path:
             [sys.executable, "-m", "tunegate", "run"],  # the rerun is served from the store
             [sys.executable, "-m", "pytest", "suites/", "-p", "no:cacheprovider", "-rA"],
         ):
-            proc = subprocess.run(
-                command, cwd=tmp_path, env=env, capture_output=True, timeout=120
-            )
+            proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=120)
             outputs.append(proc.stdout + proc.stderr)
             assert b"internal error" not in proc.stderr, proc.stderr.decode(errors="replace")
             assert b"Traceback" not in proc.stdout + proc.stderr

@@ -55,9 +55,9 @@ def _newcombe_by_hand(r: int, s: int, t: int, u: int, z: float) -> tuple[float, 
     def wilson(x: int) -> tuple[float, float]:
         p = x / n
         root = z * math.sqrt(z * z + 4 * n * p * (1 - p))
-        return (2 * n * p + z * z - root) / (2 * (n + z * z)), (
-            2 * n * p + z * z + root
-        ) / (2 * (n + z * z))
+        return (2 * n * p + z * z - root) / (2 * (n + z * z)), (2 * n * p + z * z + root) / (
+            2 * (n + z * z)
+        )
 
     l1, u1 = wilson(r + s)
     l2, u2 = wilson(r + t)
@@ -119,8 +119,7 @@ def test_sign_flip_permutation_is_exact_enumeration() -> None:
     d = cand - base
     observed = abs(d.mean())
     flips = [
-        abs(np.mean(d * np.array(signs)))
-        for signs in itertools.product((1, -1), repeat=d.size)
+        abs(np.mean(d * np.array(signs))) for signs in itertools.product((1, -1), repeat=d.size)
     ]
     direct = np.mean([f >= observed - 1e-12 for f in flips])
     assert pd.p_value() == pytest.approx(direct, abs=1e-12)

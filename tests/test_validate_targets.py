@@ -60,8 +60,7 @@ def test_every_target_problem_is_one_line_and_good_targets_say_ok(
         "tunegate: warning: tunegate.yaml:4:28: target 'gone': replay file recorded/gone.jsonl "
         "not found; fix path (relative to the config file), or create the file" + only,
         "tunegate: warning: notes.jsonl:1: not valid JSON (Expecting value); write one JSON "
-        'object a line, e.g. {"case_id": "refund-window", "output": "45 days", "sample": 0}'
-        + only,
+        'object a line, e.g. {"case_id": "refund-window", "output": "45 days", "sample": 0}' + only,
         "tunegate: warning: tunegate.yaml:6:47: target 'gpt': environment variable "
         "TUNEGATE_UNSET_KEY is not set; export it, or name another variable with api_key_env"
         + only,

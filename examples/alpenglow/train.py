@@ -31,6 +31,9 @@ SEED = 20261126
 TEMPLATE = "{system}\n\n{prompt}\nAnswer:"
 
 
+ATTENTION_AND_MLP = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
 def examples(path: Path) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     return [r for r in rows if isinstance(r.get("messages"), list)]
@@ -93,9 +96,7 @@ def main() -> None:
             r=args.rank,
             lora_alpha=2 * args.rank,
             lora_dropout=0.05,
-            target_modules=[
-                "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
-            ],  # fmt: skip
+            target_modules=ATTENTION_AND_MLP,
             task_type="CAUSAL_LM",
         ),
     )

@@ -22,6 +22,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
+from .cli_training import COMMANDS as TRAINING_COMMANDS
+from .cli_training import add_training_commands, needs_config, run_training_command
 from .errors import ConfigError, SourceLocation, TunegateError
 
 if TYPE_CHECKING:
@@ -89,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print the suite JSON Schema")
     schema.add_argument("--results", action="store_true", help="print the results.json schema")
+    add_training_commands(sub, shared)
     return parser
 
 
@@ -217,6 +220,9 @@ def _main(argv: Sequence[str] | None) -> int:
             return _schema(results=args.results)
         from .config import load_project_config
 
+        if args.command in TRAINING_COMMANDS:
+            config = load_project_config(args.config) if needs_config(args.command) else None
+            return run_training_command(args, config, _say)
         loaded = load_project_config(args.config)
         if args.command == "validate":
             return _validate(loaded, args)

@@ -80,6 +80,11 @@ class ProjectConfig(BaseModel):
         None, description="Default gate rules for every suite; a suite's own keys win."
     )
     statistics: StatisticsSpec = Field(default_factory=lambda: StatisticsSpec())
+    contamination: str | None = Field(
+        None,
+        description="A file `tunegate contamination --write` made: its cases are tagged "
+        "`contaminated` and left out of the verdict.",
+    )
 
     @field_validator("suites", mode="before")
     @classmethod

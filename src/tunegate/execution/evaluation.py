@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import LoadedConfig
-from ..errors import InputError, StoreError, TunegateError
+from ..errors import ConfigError, InputError, StoreError, TunegateError
 from ..gate import effective_gate, evaluate_gate
 from ..paths import display_path
 from ..redact import RedactingFilter, Redactor
@@ -118,6 +119,7 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
     redactor = Redactor()
     roles: dict[str, RunnerTarget] = {}
     outcome: EvaluationOutcome | None = None
+    leaked = contaminated_cases(loaded)  # a bad file stops the run before any call
     try:
         if request.base is not None:
             roles["base"] = build_target(request.base, loaded, redactor)
@@ -134,7 +136,7 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
         store_key = "`store:`" if loaded.config.store else "`out:` (or `store:`)"
         _make_folder(loaded.store_path.parent, f"for the store with {store_key} in tunegate.yaml")
         with _run_log(out_dir / "run.log", redactor), Store(loaded.store_path) as store:
-            outcome = await _execute(request, roles, store, run_id, out_dir, redactor)
+            outcome = await _execute(request, roles, store, run_id, out_dir, redactor, leaked)
     finally:
         await _close_targets(roles, finished=outcome is not None)
     return outcome
@@ -160,6 +162,7 @@ async def _execute(
     run_id: str,
     out_dir: Path,
     redactor: Redactor,
+    leaked: frozenset[tuple[str, str]] = frozenset(),
 ) -> EvaluationOutcome:
     target_infos = []
     for role, t in roles.items():
@@ -198,7 +201,7 @@ async def _execute(
             redact=redactor,
             progress=make_progress(request.progress, interval=request.progress_interval),
         )
-        records = [await _record(o, redactor) for o in outcomes]
+        records = [await _record(o, redactor, leaked) for o in outcomes]
         statistics = request.config.config.statistics
         gate = evaluate_gate(
             request.suites,
@@ -264,7 +267,9 @@ def _distinct(roles: dict[str, RunnerTarget]) -> dict[str, RunnerTarget]:
     return {t.name: t for t in roles.values()}
 
 
-async def _record(outcome: JobOutcome, redact: Redactor) -> Record:
+async def _record(
+    outcome: JobOutcome, redact: Redactor, leaked: frozenset[tuple[str, str]] = frozenset()
+) -> Record:
     job, case, gen = outcome.job, outcome.job.case, outcome.generation
     scores = await score_output(case, gen.text) if gen is not None else {}
     passed = gen is not None and all(s.passed for s in scores.values())
@@ -273,7 +278,12 @@ async def _record(outcome: JobOutcome, redact: Redactor) -> Record:
         case_id=case.id,
         template_id=case.template_id,
         vars=case.vars,
-        tags=list(case.tags),
+        tags=list(case.tags)
+        + (
+            ["contaminated"]
+            if (case.suite, case.id) in leaked and "contaminated" not in case.tags
+            else []
+        ),
         target=job.target,
         role=job.role,
         sample=job.sample,
@@ -294,6 +304,25 @@ async def _record(outcome: JobOutcome, redact: Redactor) -> Record:
         logprobs=[(t.token, t.logprob) for t in gen.logprobs] if gen and gen.logprobs else None,
         key=job.key,
     )
+
+
+def contaminated_cases(loaded: LoadedConfig) -> frozenset[tuple[str, str]]:
+    """The (suite, case id) pairs the config's `contamination:` file lists."""
+    name = loaded.config.contamination
+    if name is None:
+        return frozenset()
+    path = loaded.resolve(name)
+    fix = "make it with: tunegate contamination --train FILE --write " + name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        cases = data["cases"]
+        return frozenset((str(c["suite"]), str(c["case_id"])) for c in cases)
+    except FileNotFoundError:
+        raise ConfigError(f"contamination: {display_path(path)} does not exist; {fix}") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"contamination: {display_path(path)} is not a file tunegate wrote ({exc}); {fix}"
+        ) from None
 
 
 def _history_row(r: Record) -> dict[str, object]:

@@ -30,9 +30,7 @@ def clean_error(message: str, redact: Redactor) -> str:
 def clean_generation(generation: Any, redact: Redactor) -> Generation:
     """A generation safe to store: every string redacted and encodable, every number sane."""
     if not isinstance(generation, Generation):
-        raise ProviderError(
-            f"the provider returned {type(generation).__name__}, not a Generation"
-        )
+        raise ProviderError(f"the provider returned {type(generation).__name__}, not a Generation")
     if not isinstance(generation.text, str):
         raise ProviderError(f"the output is {type(generation.text).__name__}, not text")
     logprobs = None

@@ -63,12 +63,8 @@ def compare_suite(
         return []  # nothing to compare against
     out = [_comparison(pair_cases(mine, suite=suite), "suite", settings)]
     for tag in sorted({t for r in mine for t in r.tags}):
-        out.append(
-            _comparison(pair_cases(mine, suite=suite, tags=[tag]), f"tag:{tag}", settings)
-        )
+        out.append(_comparison(pair_cases(mine, suite=suite, tags=[tag]), f"tag:{tag}", settings))
     for check in sorted({name for r in mine for name in r.scores}):
         paired = pair_cases(mine, suite=suite, metric=check)
         out.append(_comparison(paired, f"check:{check}", settings))
     return out
-
-

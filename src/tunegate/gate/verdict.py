@@ -235,9 +235,7 @@ def _decide(outcome: RuleOutcome) -> RuleOutcome:
         return replace(
             outcome,
             status="inconclusive",
-            detail=(
-                f"{outcome.n} case(s) cannot rule out {drop}; {needed}: {interval} ({level})"
-            ),
+            detail=(f"{outcome.n} case(s) cannot rule out {drop}; {needed}: {interval} ({level})"),
         )
     if outcome.adjusted_p_value < alpha:
         return replace(outcome, status="passed", detail=f"improved: {interval} ({level})")
