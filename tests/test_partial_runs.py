@@ -138,8 +138,8 @@ def test_an_unloadable_project_suite_makes_the_total_unknown(
     results = load_results(tmp_path / "reports" / "latest-partial")
     assert results.partial and (results.selected_cases, results.total_cases) == (1, None)
     assert (
-        "partial run: 1 case; the project's total is unknown (a suite file of the project does "
-        "not load; tunegate validate names it); the gate covers only these"
+        "partial run: 1 case; the project's total is unknown (suites/broken.yaml does not "
+        "load); the gate covers only these"
     ) in capsys.readouterr().out
     log = (tmp_path / "reports" / "latest-partial" / "run.log").read_text()
     assert "partial run: 1 case; the project's total is unknown (suites/broken.yaml does " in log

@@ -58,8 +58,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=HERE / "data" / "train.jsonl")
     parser.add_argument("--adapters", type=Path, default=HERE / "adapters")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "reports", help="run folders of the gated iterations"
+    )
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--no-gate", action="store_true", help="train without gating")
@@ -113,7 +116,7 @@ def main() -> None:
                 adapters_dir=args.adapters,
                 adapter_name="alpenglow-it{n}.gguf",
                 suites=[ROOT / "suites"],
-                out=ROOT / "reports",
+                out=args.out,
             )
         )
     trainer = Trainer(

@@ -399,9 +399,10 @@ def _summary(outcome: EvaluationOutcome) -> int:
     _say(f"{stats.calls} model calls, {stats.cached} from the store{shared}, {stats.errors} errors")
     for g in results.gate:
         _say(f"gate {gate_line(g)}")
-    if results.coverage:
+    coverage = outcome.coverage_line or results.coverage
+    if coverage:
         # Said last, beside the verdict, so a selection's verdict is never read as the whole's.
-        _say(f"{results.coverage} (latest-partial, not latest, points at this run)")
+        _say(f"{coverage} (latest-partial, not latest, points at this run)")
     _say(f"{headline(results)}; report: {display_path(outcome.report_path)}")
     for warning in outcome.warnings:
         _say(f"tunegate: warning: {warning}", error=True)

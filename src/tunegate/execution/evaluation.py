@@ -86,6 +86,8 @@ class EvaluationOutcome:
     summary_path: Path
     # Things the user should see beside the verdict (a `latest` tunegate could not move).
     warnings: tuple[str, ...] = ()
+    # What a partial run covers, naming the project's suite files that do not load.
+    coverage_line: str | None = None
 
     def __repr__(self) -> str:
         # Short on purpose: Python 3.11's asyncio.run formats the main task's result when it
@@ -176,6 +178,15 @@ async def _execute(
             )
         )
     coverage = project_coverage(request)
+    partial_line = (
+        coverage_line(
+            coverage.selected,
+            coverage.total,
+            [one_line(display_path(p)) for p in coverage.unloadable],
+        )
+        if coverage.partial
+        else None
+    )
     store.start_run(
         run_id,
         label=request.label,
@@ -190,9 +201,8 @@ async def _execute(
         "run %s label=%s targets=%s", run_id, request.label, {r: t.name for r, t in roles.items()}
     )
     try:
-        if coverage.partial:
-            shown = [one_line(display_path(p)) for p in coverage.unloadable]
-            log.info("%s", coverage_line(coverage.selected, coverage.total, shown))
+        if partial_line:
+            log.info("%s", partial_line)
         jobs = make_jobs(_cases(request), roles)
         outcomes, stats = await run_jobs(
             jobs,
@@ -259,7 +269,9 @@ async def _execute(
         results.verdict,
     )
     warnings = (link_warning,) if link_warning else ()
-    return EvaluationOutcome(results, out_dir, results_path, report_path, summary_path, warnings)
+    return EvaluationOutcome(
+        results, out_dir, results_path, report_path, summary_path, warnings, partial_line
+    )
 
 
 def _distinct(roles: dict[str, RunnerTarget]) -> dict[str, RunnerTarget]:
