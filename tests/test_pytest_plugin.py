@@ -263,3 +263,32 @@ def test_run_warnings_reach_the_summary(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["tunegate: warning: reports/latest is a file, not the link tunegate keeps there*"]
     )
+
+
+@pytest.mark.parametrize("selection", [["-k", "not gate"], ["-m", "refunds"]])
+def test_deselecting_the_gate_items_keeps_the_gates_exit_status(
+    pytester: pytest.Pytester, selection: list[str]
+) -> None:
+    # 12 cases that pass on both sides: every case item passes, but 12 cases cannot rule
+    # out a 5-point drop, so the gate is inconclusive. With the gate item deselected the
+    # session must still exit 1.
+    cases = [f"c{i}" for i in range(12)]
+    pytester.makefile(
+        ".yaml",
+        tunegate="base: base\ncandidate: cand\ntargets:\n"
+        "  base: {provider: replay, path: out.jsonl}\n"
+        "  cand: {provider: replay, path: out.jsonl}\n",
+    )
+    pytester.path.joinpath("out.jsonl").write_text(
+        "".join(json.dumps({"case_id": f"ask[{c}]", "output": "ok"}) + "\n" for c in cases)
+    )
+    pytester.mkdir("suites")
+    pytester.path.joinpath("suites", "s.yaml").write_text(
+        "name: s\ngate: {no_regression: {margin: 0.05}}\ncases:\n"
+        f"  - {{id: ask, prompt: '{{x}}', tags: [refunds], vars: {{x: {cases}}},\n"
+        "     checks: [{metric: contains, args: {text: ok}}]}\n"
+    )
+    result = pytester.runpytest("suites/", *selection, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=12, deselected=1)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*gate INCONCLUSIVE*"])

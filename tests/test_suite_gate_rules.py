@@ -86,3 +86,64 @@ def test_project_defaults_in_tunegate_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(bad)
     assert "tunegate.yaml:1:32: gate.no_regression.margin" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("gate", "message"),
+    [
+        ("{improves: []}", "s.yaml:2:18: gate.improves: an empty list of rules gates nothing"),
+        (
+            "{no_regression: [{margin: 0.05}, {margin: 0.1}]}",
+            "gate.no_regression: two rules here compare pass_rate; keep one",
+        ),
+        ("{improves: {tags: [t, t]}}", "gate.improves.tags: tag 't' is listed twice"),
+        ("{improves: {confidence: 95}}", "confidence is a fraction of 1: did you mean 0.95?"),
+        ("{no_regression: {margin: 5}}", "margin is a fraction of 1: did you mean 0.05?"),
+        ("{min_pass_rate: 80}", "min_pass_rate is a fraction of 1: did you mean 0.8?"),
+    ],
+)
+def test_rules_that_would_mislead_are_errors(tmp_path: Path, gate: str, message: str) -> None:
+    path = write(
+        tmp_path / "s.yaml", f"name: s\ngate: {gate}\ncases: [{{id: a, prompt: p, tags: [t]}}]\n"
+    )
+    with pytest.raises(SuiteError) as info:
+        load_suite(path)
+    assert message in str(info.value)
+
+
+def test_a_check_may_not_be_called_pass_rate(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "s.yaml",
+        "name: s\ncases:\n  - id: a\n    prompt: p\n"
+        "    checks: [{metric: contains, name: pass_rate, args: {text: x}}]\n",
+    )
+    with pytest.raises(SuiteError, match="'pass_rate' is reserved"):
+        load_suite(path)
+
+
+def test_a_default_rule_applies_only_where_its_scope_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tunegate.cli import main
+
+    write(tmp_path / "b.jsonl", '{"case_id": "a", "output": "x"}\n')
+    write(
+        tmp_path / "tunegate.yaml",
+        "base: b\ncandidate: b\ngate:\n  improves: {tags: [refunds]}\n"
+        "targets:\n  b: {provider: replay, path: b.jsonl}\n",
+    )
+    write(tmp_path / "suites" / "s.yaml", "name: s\ncases: [{id: a, prompt: p, tags: [t]}]\n")
+    loaded = load_config(tmp_path / "tunegate.yaml")
+    suite = load_suite(tmp_path / "suites" / "s.yaml")
+    # Not this suite's rule: it keeps the default "every case must pass".
+    assert rule_ids(rule_specs(effective_gate(suite, loaded.config.gate))) == ["min_pass_rate"]
+    # And since no suite of the project has the tag, the rule is an error at its line.
+    monkeypatch.chdir(tmp_path)
+    error = (
+        "tunegate: error: tunegate.yaml:4:14: no suite has a case with the tag 'refunds': "
+        "this default rule would judge nothing"
+    )
+    assert main(["validate"]) == 2
+    assert error in capsys.readouterr().err
+    assert main(["run"]) == 2
+    assert error in capsys.readouterr().err

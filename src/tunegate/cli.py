@@ -263,9 +263,15 @@ def _validate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     """Every problem at once, as pytest lists every broken file: each suite file, the
     roles, every target (those the run would not use only warn), the store path."""
     from .execution.store import store_path_problem
+    from .gate import unmatched_default_rules
 
     problems: list[str] = []
-    for suite in _validate_suites(loaded, args.suites, problems):
+    suites = _validate_suites(loaded, args.suites, problems)
+    problems += [
+        f"{loaded.locate(where)}: {message}"
+        for where, message in unmatched_default_rules(suites, loaded.config.gate)
+    ]
+    for suite in suites:
         templates = len({c.template_id for c in suite.cases})
         _say(
             f"ok  {SourceLocation(suite.path)}: suite '{suite.name}', {templates} case(s) "
@@ -406,13 +412,13 @@ def _summary(outcome: EvaluationOutcome) -> int:
     _say(f"{headline(results)}; report: {display_path(outcome.report_path)}")
     for warning in outcome.warnings:
         _say(f"tunegate: warning: {warning}", error=True)
-    if verdict_of(results) == "inconclusive" and results.gate_passed:
+    dead = unreachable_targets(results)
+    if verdict_of(results) == "inconclusive" and results.gate_passed and not dead:
         _say(
             "tunegate: warning: the verdict is inconclusive and every undecided rule says "
             "on_inconclusive: warn, so the gate lets the candidate through",
             error=True,
         )
-    dead = unreachable_targets(results)
     if dead:
         # A verdict on a model that produced nothing would be meaningless.
         _say(

@@ -110,6 +110,14 @@ class LoadedConfig:
         loc = ("targets", name) + ((option,) if option else ())
         return str(self.doc.locate(loc, key=True))
 
+    def locate(self, loc: tuple[str | int, ...]) -> str:
+        """Where a key of the config file is written: `tunegate.yaml:3:7`."""
+        if self.path is None:
+            return "tunegate.yaml"
+        if self.doc is None or not self.doc.value_marks:
+            return display_path(self.path)
+        return str(self.doc.locate(loc, key=True))
+
     def resolve(self, relative: str) -> Path:
         path = Path(relative).expanduser()
         return path if path.is_absolute() else self.root / path

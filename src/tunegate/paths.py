@@ -12,7 +12,11 @@ def display_path(path: Path) -> str:
     """The path as the user named it: links are not followed, so a suite reached through a
     link under suites/ is shown there, not at its target."""
     here = Path.cwd()
-    for candidate in (Path(os.path.abspath(path)), path.resolve()):
+    try:
+        candidates = (Path(os.path.abspath(path)), path.resolve())
+    except (OSError, ValueError):  # e.g. a NUL byte in a name the user gave
+        return str(path)
+    for candidate in candidates:
         try:
             return str(candidate.relative_to(here))
         except ValueError:

@@ -650,6 +650,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop = _state(session.config).stop
     if stop is not None:
         session.exitstatus = stop.exit_code
+        return
+    outcome = session.config.stash.get(_outcome_key, None)
+    if outcome is not None and not outcome.results.gate_passed and session.exitstatus == 0:
+        # The gate items were deselected (`-m TAG`, `-k "not gate"`), yet the run has a
+        # verdict: pytest's exit status is the gate's, whichever items ran.
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _selection(items: list[_TunegateItem]) -> tuple[dict[str, Suite], set[tuple[str, str]]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import __version__
 from ..config import LoadedConfig
 from ..errors import ConfigError, InputError, StoreError, TunegateError
-from ..gate import effective_gate, evaluate_gate
+from ..gate import effective_gate, evaluate_gate, unmatched_default_rules
 from ..paths import display_path
 from ..redact import RedactingFilter, Redactor
 from ..report import write_report, write_summary
@@ -122,6 +122,7 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
     roles: dict[str, RunnerTarget] = {}
     outcome: EvaluationOutcome | None = None
     leaked = contaminated_cases(loaded)  # a bad file stops the run before any call
+    check_default_rules(loaded, request.suites)
     try:
         if request.base is not None:
             roles["base"] = build_target(request.base, loaded, redactor)
@@ -399,6 +400,24 @@ def _make_folder(folder: Path, fix: str) -> Path:
             f"choose a folder you can write to {fix}"
         ) from None
     return folder
+
+
+def check_default_rules(loaded: LoadedConfig, suites: Sequence[Suite]) -> None:
+    """A project default rule that no suite of the project can apply (a check or tag none
+    has) is a config error: it would judge nothing. One that only the run's suites lack
+    (a selection) simply does not apply to them."""
+    if not unmatched_default_rules(suites, loaded.config.gate):
+        return
+    project: list[Suite] = list(suites)
+    for entry in loaded.config.suites:
+        with contextlib.suppress(TunegateError):  # `validate` names unloadable files
+            for path in discover_suite_files([loaded.resolve(entry)]):
+                with contextlib.suppress(TunegateError):
+                    project.append(load_suite(path))
+    problems = unmatched_default_rules(project, loaded.config.gate)
+    if problems:
+        where, message = problems[0]
+        raise ConfigError(f"{loaded.locate(where)}: {message}")
 
 
 def project_coverage(request: EvaluationRequest) -> Coverage:

@@ -1,5 +1,19 @@
 """The gate stage: scored records -> paired comparisons -> rules -> the verdict."""
 
-from .rules import GateEvaluation, effective_gate, evaluate_gate, rule_ids, rule_specs
+from .rules import (
+    GateEvaluation,
+    effective_gate,
+    evaluate_gate,
+    rule_ids,
+    rule_specs,
+    unmatched_default_rules,
+)
 
-__all__ = ["GateEvaluation", "effective_gate", "evaluate_gate", "rule_ids", "rule_specs"]
+__all__ = [
+    "GateEvaluation",
+    "effective_gate",
+    "evaluate_gate",
+    "rule_ids",
+    "rule_specs",
+    "unmatched_default_rules",
+]

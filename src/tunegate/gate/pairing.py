@@ -51,10 +51,14 @@ class PairedCases:
 
 
 def _sample_value(record: Record, metric: str) -> float | None:
-    """The value of one sample for `metric`, or None when it gives no evidence."""
+    """The value of one sample for `metric`, or None when it gives no evidence: the
+    generation failed, or a check could not score it (a metric error, a regex timeout, a
+    judge outage), which says nothing about the model."""
     if record.error is not None:
         return None
     if metric == PASS_RATE:
+        if any(s.value is None for s in record.scores.values()):
+            return None
         return 1.0 if record.passed else 0.0
     score = record.scores.get(metric)
     if score is None or score.value is None:
@@ -79,11 +83,18 @@ def pair_cases(
     tags: Sequence[str] = (),
 ) -> PairedCases:
     """Pair base and candidate per case of `suite` (restricted to cases with every tag in
-    `tags`), each side's value the mean over that case's usable samples."""
+    `tags`, and for a check, to cases that have it), each side's value the mean over that
+    case's usable samples."""
     mine = [r for r in records if r.suite == suite and set(tags) <= set(r.tags)]
     # A case found in the training data measures memory, not knowledge: out of the verdict.
     contaminated = list(dict.fromkeys(r.case_id for r in mine if CONTAMINATED in r.tags))
     mine = [r for r in mine if CONTAMINATED not in r.tags]
+    if metric != PASS_RATE:
+        # A case without this check is outside the rule, not an error: only cases where some
+        # sample scored it, or where every sample failed (which hides whether it has it).
+        has_check = {r.case_id for r in mine if metric in r.scores}
+        all_failed = {r.case_id for r in mine} - {r.case_id for r in mine if r.error is None}
+        mine = [r for r in mine if r.case_id in has_check | all_failed]
     values = _case_values(mine, metric)
     case_ids = list(dict.fromkeys(r.case_id for r in mine))
     paired_ids: list[str] = []

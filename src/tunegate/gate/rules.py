@@ -13,11 +13,19 @@ from dataclasses import dataclass
 from ..results import Comparison, FlakyCase, GateResult, Record, Status
 from ..stats import BootstrapSettings
 from ..suite import GateSpec, Suite
+from ..suite.format import RuleScope
 from .comparisons import compare_suite
 from .pairing import PASS_RATE, flaky_cases
 from .verdict import RuleOutcome, RuleSpec, evaluate_rules
 
-__all__ = ["GateEvaluation", "effective_gate", "evaluate_gate", "rule_ids", "rule_specs"]
+__all__ = [
+    "GateEvaluation",
+    "effective_gate",
+    "evaluate_gate",
+    "rule_ids",
+    "rule_specs",
+    "unmatched_default_rules",
+]
 
 DEFAULT_MAX_EXCLUDED = 0.1
 
@@ -33,11 +41,61 @@ class GateEvaluation:
 
 def effective_gate(suite: Suite, defaults: GateSpec | None) -> GateSpec:
     """The suite's rules over the project's defaults; with no rule at all, every case must
-    pass (min_pass_rate 1.0), as before comparative rules existed."""
+    pass (min_pass_rate 1.0), as before comparative rules existed. A default rule that
+    names a check or tag this suite does not have applies to the suites that have it."""
     gate = suite.gate.merged_over(defaults)
+    own = suite.gate.model_fields_set
+    inherited: dict[str, object] = {}
+    for kind in ("no_regression", "improves"):
+        value = getattr(gate, kind)
+        if kind in own or value is None:
+            continue
+        rules = [r for r in (value if isinstance(value, list) else [value]) if _applies(r, suite)]
+        inherited[kind] = rules or None
+    if inherited:
+        gate = gate.model_copy(update=inherited)
     if gate.min_pass_rate is None and gate.no_regression is None and gate.improves is None:
         gate = gate.model_copy(update={"min_pass_rate": 1.0})
     return gate
+
+
+def _applies(rule: RuleScope, suite: Suite) -> bool:
+    checks = {c.name for case in suite.cases for c in case.checks}
+    tags = {t for case in suite.cases for t in case.tags}
+    return (rule.metric == PASS_RATE or rule.metric in checks) and set(rule.tags) <= tags
+
+
+def unmatched_default_rules(
+    suites: Sequence[Suite], defaults: GateSpec | None
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """The project's default rules that no suite can apply (a check or tag no suite has):
+    each with its path in tunegate.yaml and what is wrong. They would judge nothing."""
+    if defaults is None or not suites:
+        return []
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for kind in ("no_regression", "improves"):
+        value = getattr(defaults, kind)
+        rules = value if isinstance(value, list) else [value] if value is not None else []
+        for i, rule in enumerate(rules):
+            if any(_applies(rule, s) for s in suites):
+                continue
+            here: tuple[str | int, ...] = ("gate", kind, i) if isinstance(value, list) else (
+                "gate",
+                kind,
+            )
+            scope = [f"a check named '{rule.metric}'"] if rule.metric != PASS_RATE else []
+            scope += [f"the tag '{t}'" for t in rule.tags]
+            metric_known = rule.metric == PASS_RATE or any(
+                rule.metric in {c.name for case in s.cases for c in case.checks} for s in suites
+            )
+            problems.append(
+                (
+                    (*here, "tags" if metric_known else "metric"),
+                    f"no suite has a case with {' and '.join(scope)}: this default rule "
+                    "would judge nothing; fix its metric or tags, or remove it",
+                )
+            )
+    return problems
 
 
 def rule_specs(gate: GateSpec) -> list[RuleSpec]:

@@ -31,7 +31,10 @@ class CaseComparison:
 
     @staticmethod
     def _rate(records: Sequence[Record]) -> float | None:
-        return sum(r.passed for r in records) / len(records) if records else None
+        """Pass share over the samples that give evidence: an error, or a check that could
+        not score, is neither a pass nor a fail (as in the gate)."""
+        usable = _usable(records)
+        return sum(r.passed for r in usable) / len(usable) if usable else None
 
     @property
     def base_rate(self) -> float | None:
@@ -43,10 +46,12 @@ class CaseComparison:
 
     @property
     def status(self) -> str:
-        """regressed / improved / passing / failing / unchanged (no base)."""
+        """regressed / improved / passing / failing / errored / base-only."""
         cand, base = self.candidate_rate, self.base_rate
-        if cand is None:
+        if not self.candidate:
             return "base-only"
+        if cand is None:
+            return "errored"
         if base is not None and cand < base:
             return "regressed"
         if base is not None and cand > base:
@@ -91,8 +96,8 @@ def summarize_suites(results: Results) -> list[SuiteSummary]:
     out = []
     for info in results.suites:
         mine = comps.get(info.name, [])
-        base = [r for c in mine for r in c.base]
-        cand = [r for c in mine for r in c.candidate]
+        base = _usable([r for c in mine for r in c.base])
+        cand = _usable([r for c in mine for r in c.candidate])
         gates = [g for g in results.gate if g.suite == info.name]
         out.append(
             SuiteSummary(
@@ -108,6 +113,14 @@ def summarize_suites(results: Results) -> list[SuiteSummary]:
             )
         )
     return out
+
+
+def _usable(records: Sequence[Record]) -> list[Record]:
+    return [
+        r
+        for r in records
+        if r.error is None and all(s.value is not None for s in r.scores.values())
+    ]
 
 
 def _suite_status(statuses: Sequence[str]) -> str | None:

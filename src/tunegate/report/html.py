@@ -16,7 +16,14 @@ from .verdict import verdict_of
 
 __all__ = ["render_report", "write_report"]
 
-_STATUS_ORDER = {"regressed": 0, "failing": 1, "improved": 2, "passing": 3, "base-only": 4}
+_STATUS_ORDER = {
+    "regressed": 0,
+    "failing": 1,
+    "errored": 2,
+    "improved": 3,
+    "passing": 4,
+    "base-only": 5,
+}
 
 
 def _shown(value: Any) -> Any:

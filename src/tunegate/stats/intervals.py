@@ -25,7 +25,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return float(low), float(high)
 
 
-def _wilson_z(successes: int, n: int, z: float) -> tuple[float, float]:
+def _wilson_z(successes: float, n: float, z: float) -> tuple[float, float]:
     # The closed form, so the interval can be evaluated at any z (test inversion needs it).
     p = successes / n
     centre = p + z * z / (2 * n)
@@ -35,12 +35,13 @@ def _wilson_z(successes: int, n: int, z: float) -> tuple[float, float]:
 
 
 def newcombe_paired_interval(
-    both: int, first_only: int, second_only: int, neither: int, *, z: float
+    both: float, first_only: float, second_only: float, neither: float, *, z: float
 ) -> tuple[float, float]:
     """Newcombe's method 10 for p1 - p2 with paired binary outcomes, at normal quantile z.
 
     `first_only` counts units where only the first classification succeeded, `second_only`
     those where only the second did: p1 = (both + first_only) / n, p2 = (both + second_only) / n.
+    The counts may be expected (fractional) cells: the formula is the same.
     """
     n = both + first_only + second_only + neither
     if n == 0:

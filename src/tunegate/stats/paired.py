@@ -7,7 +7,17 @@ so repeats form a cluster and never count as independent evidence.
   agree), the data are a paired 2x2 table: Newcombe's method-10 interval for the
   difference of the two pass rates, and the exact McNemar test (a two-sided binomial test
   on the discordant cases, from statsmodels).
-- Otherwise (shares or scores): a seeded bootstrap of the mean per-case difference
+- Pass shares of repeated samples (`shares=True`): the same interval on the case-level
+  table of expected cells. A case whose base passes a share b of its samples and whose
+  candidate passes a share c contributes b*c to "both pass", c*(1-b) to "only the
+  candidate", b*(1-c) to "only the base" and (1-b)*(1-c) to "neither" (its samples
+  independent given the case). The table still sums to the number of cases, so repeats
+  add no cases; it equals the 2x2 table when every share is 0 or 1, so a suite's interval
+  does not jump when repeats are added; and a case whose repeats disagree counts as partly
+  discordant, so repeats that split evenly on both sides give an honest, wide interval
+  (a bootstrap of identical per-case differences would give a zero-width one). The
+  two-sided p-value is the sign-flip permutation test below.
+- Otherwise (scores): a seeded bootstrap of the mean per-case difference
   (scipy's resampling; Hesterberg's expanded percentile interval, so every level comes from
   one set of resamples and small suites are not overconfident) and a sign-flip permutation
   test (scipy, exact when 2^n is within the resample budget).
@@ -34,7 +44,9 @@ from .intervals import newcombe_paired_interval, z_for
 
 __all__ = ["BootstrapSettings", "PairedDifference", "paired_difference"]
 
-Method = Literal["newcombe-mcnemar", "bootstrap-permutation"]
+Method = Literal["newcombe-mcnemar", "newcombe-permutation", "bootstrap-permutation"]
+# Resamples are drawn in batches so memory stays bounded: about this many values at once.
+_BATCH_VALUES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -83,14 +95,26 @@ class PairedDifference:
             int(np.sum(~b & ~c)),
         )
 
+    @property
+    def expected_table(self) -> tuple[float, float, float, float]:
+        """The case-level table of expected cells for pass shares (see the module doc)."""
+        b, c = self.base, self.candidate
+        return (
+            float(np.sum(b * c)),
+            float(np.sum(b * (1 - c))),
+            float(np.sum((1 - b) * c)),
+            float(np.sum((1 - b) * (1 - c))),
+        )
+
     # -- intervals ---------------------------------------------------------------
 
     def interval(self, confidence: float) -> tuple[float, float]:
         """Two-sided interval of the difference at `confidence`."""
         if self.n == 0:
             return -1.0, 1.0
-        if self.method == "newcombe-mcnemar":
-            both, base_only, cand_only, neither = self.table
+        if self.method != "bootstrap-permutation":
+            cells = self.table if self.method == "newcombe-mcnemar" else self.expected_table
+            both, base_only, cand_only, neither = cells
             # Newcombe's p1 - p2 with p1 = the candidate's rate.
             return newcombe_paired_interval(
                 both, cand_only, base_only, neither, z=z_for(confidence)
@@ -141,6 +165,7 @@ class PairedDifference:
             permutation_type="samples",
             vectorized=True,
             n_resamples=self.settings.resamples,
+            batch=_batch(d.size),
             alternative="two-sided",
             rng=np.random.default_rng(self.settings.seed),
         )
@@ -161,6 +186,7 @@ class PairedDifference:
                 n_resamples=self.settings.resamples,
                 method="percentile",
                 vectorized=True,
+                batch=_batch(self.differences.size),
                 rng=np.random.default_rng(self.settings.seed),
             )
             cached = np.asarray(result.bootstrap_distribution, dtype=np.float64)
@@ -212,6 +238,10 @@ def _smallest_alpha(holds: Callable[[float], bool]) -> float:
     return hi
 
 
+def _batch(n: int) -> int:
+    return max(1, _BATCH_VALUES // max(n, 1))
+
+
 def _mean_difference(
     candidate: NDArray[np.float64], base: NDArray[np.float64], axis: int = -1
 ) -> NDArray[np.float64]:
@@ -222,15 +252,25 @@ def paired_difference(
     base: Sequence[float] | NDArray[np.float64],
     candidate: Sequence[float] | NDArray[np.float64],
     *,
+    shares: bool = False,
     settings: BootstrapSettings | None = None,
 ) -> PairedDifference:
-    """Compare per-case values (already one per case); picks the method the data allow."""
+    """Compare per-case values (already one per case); picks the method the data allow.
+    `shares`: the values are pass shares (of a case's samples), not scores."""
     b = np.asarray(base, dtype=np.float64)
     c = np.asarray(candidate, dtype=np.float64)
     if b.shape != c.shape or b.ndim != 1:
         raise ValueError("base and candidate need one value per case, in the same order")
     binary = bool(np.all(np.isin(b, (0.0, 1.0))) and np.all(np.isin(c, (0.0, 1.0))))
-    method: Method = "newcombe-mcnemar" if binary else "bootstrap-permutation"
+    if shares and not (np.all((b >= 0) & (b <= 1)) and np.all((c >= 0) & (c <= 1))):
+        raise ValueError("pass shares lie between 0 and 1")
+    method: Method = (
+        "newcombe-mcnemar"
+        if binary
+        else "newcombe-permutation"
+        if shares
+        else "bootstrap-permutation"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return PairedDifference(b, c, method, settings or BootstrapSettings())

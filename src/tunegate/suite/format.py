@@ -8,7 +8,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "CheckSpec",
@@ -70,6 +77,16 @@ class CheckSpec(_Strict):
     weight: float = Field(1.0, ge=0, description="Weight in the case's weighted score.")
     name: str | None = Field(None, description="Label in results; defaults to the metric name.")
 
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str | None) -> str | None:
+        if name == "pass_rate":
+            raise ValueError(
+                "'pass_rate' is reserved: a gate rule's `metric: pass_rate` means every "
+                "check passed; give this check another name"
+            )
+        return name
+
 
 class MessageSpec(_Strict):
     role: Literal["system", "user", "assistant"]
@@ -110,6 +127,19 @@ class RuleScope(_Strict):
         0.95, gt=0.5, lt=1, description="Level of the two-sided interval the rule reads."
     )
 
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _confidence_fraction(cls, value: Any) -> Any:
+        return _fraction_hint(value, "confidence")
+
+    @field_validator("tags")
+    @classmethod
+    def _distinct_tags(cls, tags: list[str]) -> list[str]:
+        twice = sorted({t for t in tags if tags.count(t) > 1})
+        if twice:
+            raise ValueError(f"tag '{twice[0]}' is listed twice; list each tag once")
+        return tags
+
 
 class NoRegressionRule(RuleScope):
     """Non-inferiority: the candidate is no worse than the base by more than `margin`."""
@@ -120,6 +150,11 @@ class NoRegressionRule(RuleScope):
         le=1,
         description="The largest drop (candidate - base) that still counts as no regression.",
     )
+
+    @field_validator("margin", mode="before")
+    @classmethod
+    def _margin_fraction(cls, value: Any) -> Any:
+        return _fraction_hint(value, "margin")
 
 
 class ImprovesRule(RuleScope):
@@ -154,6 +189,33 @@ class GateSpec(_Strict):
         "or candidate) before the rule is inconclusive; default 0.1.",
     )
 
+    @field_validator("min_pass_rate", "max_excluded", mode="before")
+    @classmethod
+    def _share_fraction(cls, value: Any, info: ValidationInfo) -> Any:
+        return _fraction_hint(value, str(info.field_name))
+
+    @field_validator("no_regression", "improves")
+    @classmethod
+    def _rules_listed(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        if not value:
+            raise ValueError(
+                "an empty list of rules gates nothing; write at least one rule "
+                "(or null, to turn off the project's default rule)"
+            )
+        seen: set[tuple[str, frozenset[str]]] = set()
+        for rule in value:
+            scope = (rule.metric, frozenset(rule.tags))
+            if scope in seen:
+                tags = f" on the cases tagged {', '.join(sorted(rule.tags))}" if rule.tags else ""
+                raise ValueError(
+                    f"two rules here compare {rule.metric}{tags}; keep one (a duplicate "
+                    "only doubles Holm's correction)"
+                )
+            seen.add(scope)
+        return value
+
     def merged_over(self, defaults: GateSpec | None) -> GateSpec:
         """This suite's rules over the project's defaults: a key the suite sets wins
         (including an explicit null, which turns a project rule off)."""
@@ -168,6 +230,13 @@ class GateSpec(_Strict):
 
     def improves_rules(self) -> list[ImprovesRule]:
         return _as_list(self.improves)
+
+
+def _fraction_hint(value: Any, name: str) -> Any:
+    """A share written as a percentage (95 for 0.95) gets the fix in its message."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 < value <= 100:
+        raise ValueError(f"{name} is a fraction of 1: did you mean {value / 100:g}?")
+    return value
 
 
 def _as_list(value: Any) -> list[Any]:
