@@ -1,4 +1,5 @@
-"""The `tunegate` command. Exit codes: 0 gate passed, 1 gate failed, 2 bad input, 3 run failed.
+"""The `tunegate` command. Exit codes: 0 gate passed, 1 gate failed or inconclusive,
+2 bad input, 3 run failed.
 
 Ctrl-C and SIGTERM stop a run the same way: the run is marked `interrupted` in the store,
 its claims are released, and the command exits 3 with one line. Once the run's results
@@ -51,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tunegate",
         description="Evaluate a fine-tuned model against its base on your suites, and gate it.",
-        epilog="Exit codes: 0 gate passed, 1 gate failed, 2 bad input, 3 the run failed "
-        "(also on Ctrl-C or SIGTERM before the results are written).",
+        epilog="Exit codes: 0 gate passed, 1 gate failed or inconclusive, 2 bad input, "
+        "3 the run failed (also on Ctrl-C or SIGTERM before the results are written).",
     )
     parser.add_argument("--version", action="version", version=f"tunegate {__version__}")
     parser.add_argument("--config", type=Path, help=_CONFIG_HELP)

@@ -179,8 +179,8 @@ class Comparison(_Frozen):
     confidence: float
     p_value: float | None = Field(description="Two-sided p-value of 'no difference'.")
     test: str = Field(
-        description="newcombe-mcnemar (pass/fail, one value per case) or "
-        "bootstrap-permutation (shares or scores)."
+        description="newcombe-mcnemar (pass/fail, one value per case), newcombe-permutation "
+        "(pass shares of repeats) or bootstrap-permutation (scores)."
     )
     base_ci: tuple[float, float] | None = Field(
         None, description="Wilson interval of the base's pass rate (pass/fail data)."
