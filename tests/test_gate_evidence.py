@@ -101,9 +101,7 @@ def test_a_check_rule_looks_only_at_the_cases_that_have_the_check() -> None:
     assert "errored" not in row.detail
 
 
-def test_a_check_that_could_not_score_the_candidate_is_missing_evidence_not_a_regression() -> (
-    None
-):
+def test_a_check_that_could_not_score_the_candidate_is_missing_evidence_not_a_regression() -> None:
     # A metric that fails on every candidate output (a judge outage, a regex timeout).
     records = []
     for i in range(20):

@@ -79,9 +79,13 @@ def unmatched_default_rules(
         for i, rule in enumerate(rules):
             if any(_applies(rule, s) for s in suites):
                 continue
-            here: tuple[str | int, ...] = ("gate", kind, i) if isinstance(value, list) else (
-                "gate",
-                kind,
+            here: tuple[str | int, ...] = (
+                ("gate", kind, i)
+                if isinstance(value, list)
+                else (
+                    "gate",
+                    kind,
+                )
             )
             scope = [f"a check named '{rule.metric}'"] if rule.metric != PASS_RATE else []
             scope += [f"the tag '{t}'" for t in rule.tags]

@@ -247,9 +247,7 @@ def _decide(outcome: RuleOutcome) -> RuleOutcome:
             else "no feasible number would"
         )
         if clears_alone:
-            return replace(
-                outcome, status="inconclusive", detail=f"{holm}: {interval} ({level})"
-            )
+            return replace(outcome, status="inconclusive", detail=f"{holm}: {interval} ({level})")
         return replace(
             outcome,
             status="inconclusive",
@@ -291,7 +289,5 @@ def evaluate_rules(
         raw = [outcomes[i].p_value for i in tested]
         adjusted = multipletests(raw, method="holm")[1]
         for i, p in zip(tested, adjusted, strict=True):
-            outcomes[i] = replace(
-                outcomes[i], adjusted_p_value=float(p), adjusted_with=len(tested)
-            )
+            outcomes[i] = replace(outcomes[i], adjusted_p_value=float(p), adjusted_with=len(tested))
     return [_decide(o) if o.spec.kind != "min_pass_rate" else o for o in outcomes]
