@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -87,13 +88,13 @@ def test_run_piped_into_head(tmp_path: Path) -> None:
     assert "Error" not in proc.stderr
 
 
-def test_ctrl_c_while_tunegate_starts_is_one_line_and_exit_3(tmp_path: Path) -> None:
-    replay_project(tmp_path, "ok")
-    # -X importtime reports each import as it completes: the signal is sent while the
-    # statistics stack (scipy, about half a second) is still loading.
+def _interrupt_on_import(root: Path, when: Callable[[str, list[str]], bool]) -> None:
+    """Start `tunegate run` with -X importtime (each import reported as it completes), send
+    SIGINT at the first import line for which `when(line, lines so far)` holds, and check
+    the run ends as an interruption: one line, exit 3."""
     proc = subprocess.Popen(
         [sys.executable, "-X", "importtime", "-m", "tunegate", "run"],
-        cwd=tmp_path,
+        cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -103,49 +104,38 @@ def test_ctrl_c_while_tunegate_starts_is_one_line_and_exit_3(tmp_path: Path) -> 
     seen: list[str] = []
     for line in proc.stderr:
         seen.append(line)
-        if "| scipy" in line or "|   scipy" in line or " scipy." in line:
+        if when(line, seen):
             proc.send_signal(signal.SIGINT)
             break
     else:
-        pytest.fail("scipy was never imported:\n" + "".join(seen[-20:]))
+        pytest.fail("the signal's moment never came:\n" + "".join(seen[-20:]))
     _, rest = proc.communicate(timeout=60)
     said = [line for line in (*seen, *rest.splitlines(True)) if not line.startswith("import time:")]
     assert proc.returncode == 3, "".join(said)
     assert "".join(said).strip() == (
         "tunegate: interrupted; completed generations are kept in the store"
+    )
+
+
+def test_ctrl_c_while_tunegate_starts_is_one_line_and_exit_3(tmp_path: Path) -> None:
+    replay_project(tmp_path, "ok")
+    # Sent while the statistics stack (scipy, about half a second) is still loading.
+    _interrupt_on_import(
+        tmp_path, lambda line, _: "| scipy" in line or "|   scipy" in line or " scipy." in line
     )
 
 
 def test_ctrl_c_while_the_cli_modules_load_is_one_line_and_exit_3(tmp_path: Path) -> None:
     replay_project(tmp_path, "ok")
-    # The signal goes when the first module the CLI needs has loaded: the CLI and the
-    # run's stack (pandas, pydantic, the providers) are still loading, and `main` has
-    # installed no handler yet.
-    proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "tunegate", "run"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
-    assert proc.stderr is not None
-    seen: list[str] = []
-    entered = False
-    for line in proc.stderr:
-        seen.append(line)
-        if entered and "tunegate." in line:
-            proc.send_signal(signal.SIGINT)
-            break
-        entered = entered or line.rstrip().endswith("tunegate.entry")
-    else:
-        pytest.fail("the CLI's modules were never imported:\n" + "".join(seen[-20:]))
-    _, rest = proc.communicate(timeout=60)
-    said = [line for line in (*seen, *rest.splitlines(True)) if not line.startswith("import time:")]
-    assert proc.returncode == 3, "".join(said)
-    assert "".join(said).strip() == (
-        "tunegate: interrupted; completed generations are kept in the store"
-    )
+
+    # Sent when the first module the CLI needs has loaded: the CLI and the run's stack
+    # (pandas, pydantic, the providers) are still loading, and `main` has installed no
+    # handler yet.
+    def after_entry(line: str, seen: list[str]) -> bool:
+        entered = any(x.rstrip().endswith("tunegate.entry") for x in seen[:-1])
+        return entered and "tunegate." in line
+
+    _interrupt_on_import(tmp_path, after_entry)
 
 
 def test_ctrl_c_after_the_results_are_written_keeps_the_verdict(tmp_path: Path) -> None:

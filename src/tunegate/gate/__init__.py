@@ -1,19 +1,6 @@
 """The gate stage: scored records -> paired comparisons -> rules -> the verdict."""
 
-from .rules import (
-    GateEvaluation,
-    effective_gate,
-    evaluate_gate,
-    rule_ids,
-    rule_specs,
-    unmatched_default_rules,
-)
+from .rules import GateEvaluation, effective_gate, evaluate_gate, rule_ids, rule_specs
+from .rules import unmatched_default_rules as unmatched_default_rules
 
-__all__ = [
-    "GateEvaluation",
-    "effective_gate",
-    "evaluate_gate",
-    "rule_ids",
-    "rule_specs",
-    "unmatched_default_rules",
-]
+__all__ = ["GateEvaluation", "effective_gate", "evaluate_gate", "rule_ids", "rule_specs"]
