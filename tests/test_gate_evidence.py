@@ -127,3 +127,64 @@ def test_holm_says_when_the_interval_clears_the_bar_but_the_adjustment_does_not(
     assert "not after Holm's adjustment for 2 comparative rules" in first.detail
     assert "includes 0" not in first.detail
     assert second.status == "passed"  # its one-sided alpha is 0.05
+
+
+def test_a_check_that_failed_is_a_failure_even_when_another_could_not_score() -> None:
+    def sample(case: str, role: str, fails: bool) -> Record:
+        scores = {
+            "contains": CheckScore(
+                metric="contains", value=0.0 if fails else 1.0, passed=not fails, threshold=1.0,
+                weight=1.0,
+            ),  # fmt: skip
+            "judge": CheckScore(
+                metric="judge", value=None if fails else 1.0, passed=not fails, threshold=0.5,
+                weight=1.0,
+            ),  # fmt: skip
+        }
+        return record(case, role, not fails).model_copy(update={"scores": scores})
+
+    records = []
+    for i in range(100):
+        records += [sample(f"c{i}", "base", False), sample(f"c{i}", "candidate", i < 9)]
+    row = evaluate(NI, records).rows[0]
+    assert row.candidate == pytest.approx(0.91)  # the 9 failures count, judge or no judge
+    # -9 points [-16.2, -3.4]: it may be a 5-point drop, so the rule cannot pass.
+    assert row.status == "inconclusive", row.detail
+    assert row.value == pytest.approx(-0.09)
+
+
+def test_a_collapse_fails_even_below_the_case_minimum() -> None:
+    row = evaluate(NI, paired([(True, False)] * 9)).rows[0]
+    assert row.status == "failed", row.detail  # exact McNemar p = 0.004
+    few = evaluate(NI, paired([(True, False)] * 2)).rows[0]
+    assert few.status == "inconclusive"  # p = 0.5: two cases prove nothing either way
+
+
+def test_a_pass_fail_check_with_repeats_is_judged_as_shares() -> None:
+    def sample(case: str, role: str, s: int) -> Record:
+        value = 1.0 if s == 0 else 0.0
+        score = CheckScore(
+            metric="contains", value=value, passed=value == 1.0, threshold=1.0, weight=1.0
+        )
+        base = record(case, role, value == 1.0, sample=s)
+        return base.model_copy(update={"scores": {"contains": score}})
+
+    records = [
+        sample(f"c{i}", role, s) for i in range(10) for role in ("base", "candidate") for s in (0, 1)
+    ]
+    gate = GateSpec(no_regression=NoRegressionRule(metric="contains", margin=0.05))
+    row = evaluate(gate, records).rows[0]
+    assert row.status == "inconclusive", row.detail
+    assert row.ci is not None and row.ci[0] < -0.2
+
+
+def test_errors_inside_a_case_count_against_the_evidence() -> None:
+    records = []
+    for i in range(20):
+        for s in range(3):
+            records.append(record(f"c{i}", "base", True, sample=s))
+            error = "HTTP 500" if s > 0 else None  # 2 of every 3 candidate samples failed
+            records.append(record(f"c{i}", "candidate", True, sample=s, error=error))
+    row = evaluate(NI, records).rows[0]
+    assert row.status == "inconclusive"
+    assert "40 of 120 sample(s) errored or could not be scored" in row.detail

@@ -292,3 +292,24 @@ def test_deselecting_the_gate_items_keeps_the_gates_exit_status(
     result.assert_outcomes(passed=12, deselected=1)
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*gate INCONCLUSIVE*"])
+
+
+def test_a_target_that_produced_nothing_exits_3_under_pytest(pytester: pytest.Pytester) -> None:
+    # The base's replay file has none of the cases: every base generation fails. Even with
+    # a tolerated inconclusive gate, there is no verdict.
+    pytester.makefile(
+        ".yaml",
+        tunegate="base: base\ncandidate: cand\ntargets:\n"
+        "  base: {provider: replay, path: base.jsonl}\n"
+        "  cand: {provider: replay, path: cand.jsonl}\n",
+    )
+    pytester.path.joinpath("base.jsonl").write_text('{"case_id": "other", "output": "ok"}\n')
+    pytester.path.joinpath("cand.jsonl").write_text('{"case_id": "a", "output": "ok"}\n')
+    pytester.mkdir("suites")
+    pytester.path.joinpath("suites", "s.yaml").write_text(
+        "name: s\ngate: {no_regression: {margin: 0.05}, on_inconclusive: warn}\n"
+        "cases: [{id: a, prompt: p, checks: [{metric: contains, args: {text: ok}}]}]\n"
+    )
+    result = pytester.runpytest("suites/", "-p", "no:cacheprovider")
+    assert result.ret == 3
+    result.stdout.fnmatch_lines(["*tunegate: error: every generation of base failed*"])

@@ -135,3 +135,13 @@ def test_a_default_rule_applies_only_where_its_scope_exists(
     assert error in capsys.readouterr().err
     assert main(["run"]) == 2
     assert error in capsys.readouterr().err
+
+
+def test_a_rule_whose_tags_never_meet_on_one_case_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "s.yaml",
+        "name: s\ngate: {improves: {tags: [a, b]}}\n"
+        "cases: [{id: x, prompt: p, tags: [a]}, {id: y, prompt: p, tags: [b]}]\n",
+    )
+    with pytest.raises(SuiteError, match="no case has all of the tags a, b together"):
+        load_suite(path)

@@ -58,7 +58,7 @@ from .execution import EvaluationOutcome, EvaluationRequest, evaluate
 from .execution.evaluation import project_coverage
 from .gate import effective_gate, rule_ids, rule_specs
 from .paths import display_path
-from .report import CaseComparison, compare_cases, gate_line, headline
+from .report import CaseComparison, compare_cases, gate_line, headline, unreachable_targets
 from .results import GateResult, Record, coverage_line
 from .safe_text import for_terminal, one_line
 from .suite import SUITE_SUFFIXES, Case, Suite, discover_suite_files, load_suite
@@ -66,6 +66,8 @@ from .suite.files import is_skipped_name
 
 _state_key = pytest.StashKey["_SessionState"]()
 _outcome_key = pytest.StashKey[EvaluationOutcome]()
+# The CLI's exit code when a run has no verdict (a target produced nothing).
+_NO_VERDICT = 3
 _by_case_key = pytest.StashKey[dict[tuple[str, str], CaseComparison]]()
 _markers_key = pytest.StashKey[set[str]]()
 _suite_names_key = pytest.StashKey[dict[str, Path]]()
@@ -652,7 +654,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = stop.exit_code
         return
     outcome = session.config.stash.get(_outcome_key, None)
-    if outcome is not None and not outcome.results.gate_passed and session.exitstatus == 0:
+    if outcome is None:
+        return
+    if unreachable_targets(outcome.results):
+        # A target that produced nothing leaves no verdict: the CLI's exit 3, whatever the
+        # items said (a tolerated inconclusive gate included).
+        session.exitstatus = _NO_VERDICT
+    elif not outcome.results.gate_passed and session.exitstatus == 0:
         # The gate items were deselected (`-m TAG`, `-k "not gate"`), yet the run has a
         # verdict: pytest's exit status is the gate's, whichever items ran.
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -771,6 +779,14 @@ def _summarize(tr: Any, outcome: EvaluationOutcome, partial_line: str | None) ->
     _write(tr, f"{headline(results)}; report: {display_path(outcome.report_path)}")
     for warning in outcome.warnings:  # e.g. `latest` is the user's file, so it did not move
         _write(tr, f"tunegate: warning: {warning}", yellow=True)
+    dead = unreachable_targets(results)
+    if dead:
+        _write(
+            tr,
+            f"tunegate: error: every generation of {', '.join(dead)} failed; fix the target and "
+            "run again: completed generations are kept in the store (exit 3: no verdict)",
+            red=True,
+        )
 
 
 def _write(reporter: Any, text: str, **markup: bool) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ..results import Comparison, Record
 from ..stats import BootstrapSettings, paired_difference, wilson_interval
-from .pairing import PASS_RATE, PairedCases, pair_cases
+from .pairing import PairedCases, pair_cases
 
 __all__ = ["compare_suite"]
 
@@ -30,7 +30,7 @@ def _comparison(paired: PairedCases, scope: str, settings: BootstrapSettings) ->
             test="none",
         )
     pd = paired_difference(
-        paired.base, paired.candidate, shares=paired.metric == PASS_RATE, settings=settings
+        paired.base, paired.candidate, shares=paired.binary_samples, settings=settings
     )
     binary = pd.method == "newcombe-mcnemar"
     table = pd.table if binary else None

@@ -36,6 +36,12 @@ class PairedCases:
     excluded: list[str] = field(default_factory=list)
     # Cases tagged `contaminated` (found in the training data), left out of the verdict.
     contaminated: list[str] = field(default_factory=list)
+    # Samples of the paired cases that gave no evidence (errors inside a case), of all.
+    samples_excluded: int = 0
+    samples: int = 0
+    # Every usable sample value was 0 or 1 (pass/fail, or a pass/fail check): per-case
+    # values are then pass shares.
+    binary_samples: bool = True
 
     @property
     def n(self) -> int:
@@ -47,7 +53,11 @@ class PairedCases:
 
     @property
     def excluded_share(self) -> float:
-        return len(self.excluded) / self.in_scope if self.in_scope else 0.0
+        """The larger of the shares of cases and of samples that gave no evidence: errors
+        inside a case count too, since the failing samples may be the ones that errored."""
+        cases = len(self.excluded) / self.in_scope if self.in_scope else 0.0
+        samples = self.samples_excluded / self.samples if self.samples else 0.0
+        return max(cases, samples)
 
 
 def _sample_value(record: Record, metric: str) -> float | None:
@@ -57,6 +67,9 @@ def _sample_value(record: Record, metric: str) -> float | None:
     if record.error is not None:
         return None
     if metric == PASS_RATE:
+        # A check that definitely failed fails the sample, whatever another could not score.
+        if any(s.value is not None and not s.passed for s in record.scores.values()):
+            return 0.0
         if any(s.value is None for s in record.scores.values()):
             return None
         return 1.0 if record.passed else 0.0
@@ -101,10 +114,16 @@ def pair_cases(
     base: list[float] = []
     cand: list[float] = []
     excluded: list[str] = []
+    samples = samples_excluded = 0
+    binary = True
     for case_id in case_ids:
         sides = []
         for role in ("base", "candidate"):
-            usable = [v for v in values.get((case_id, role), []) if v is not None]
+            every = values.get((case_id, role), [])
+            usable = [v for v in every if v is not None]
+            samples += len(every)
+            samples_excluded += len(every) - len(usable)
+            binary = binary and all(v in (0.0, 1.0) for v in usable)
             sides.append(sum(usable) / len(usable) if usable else None)
         b, c = sides
         if b is None or c is None:
@@ -121,6 +140,9 @@ def pair_cases(
         candidate=np.asarray(cand, dtype=np.float64),
         excluded=excluded,
         contaminated=contaminated,
+        samples_excluded=samples_excluded,
+        samples=samples,
+        binary_samples=binary,
     )
 
 

@@ -234,8 +234,10 @@ class GateSpec(_Strict):
 
 def _fraction_hint(value: Any, name: str) -> Any:
     """A share written as a percentage (95 for 0.95) gets the fix in its message."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 < value <= 100:
-        raise ValueError(f"{name} is a fraction of 1: did you mean {value / 100:g}?")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 2 <= value <= 100:
+        suggestion = value / 100
+        if name != "confidence" or suggestion > 0.5:
+            raise ValueError(f"{name} is a fraction of 1: did you mean {suggestion:g}?")
     return value
 
 

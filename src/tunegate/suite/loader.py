@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +237,18 @@ def _check_rule_scopes(spec: SuiteSpec, cases: list[Case], doc: YamlDocument) ->
                         f"no case has the tag '{tag}'{did_you_mean(tag, tags)}; "
                         f"tags in this suite: {', '.join(tags) or 'none'}",
                     )
+            if not any(_in_scope(case, rule.metric, rule.tags) for case in cases):
+                check = f" and the check '{rule.metric}'" if rule.metric != "pass_rate" else ""
+                raise SuiteError(
+                    doc.locate(here),
+                    f"no case has all of the tags {', '.join(rule.tags)}{check} together: "
+                    "this rule would judge nothing; fix its tags or metric",
+                )
+
+
+def _in_scope(case: Case, metric: str, tags: Sequence[str]) -> bool:
+    has_check = metric == "pass_rate" or any(c.name == metric for c in case.checks)
+    return has_check and set(tags) <= set(case.tags)
 
 
 def _file_order(warning: SuiteWarning) -> tuple[int, int]:
