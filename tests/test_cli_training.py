@@ -86,3 +86,92 @@ def test_a_missing_contamination_file_stops_the_run_before_any_call(
     assert "contamination: leaks.json does not exist; make it with: tunegate contamination" in (
         capsys.readouterr().err
     )
+
+
+LEAK = "How many days do I have to return an item?"
+
+
+def leak_project(tmp_path: Path, text: str = LEAK) -> Path:
+    """A project with suite `s` and a training file holding `text`; returns the file."""
+    write(tmp_path / "cand.jsonl", '{"case_id": "fresh", "output": "10am"}\n')
+    make_project(
+        tmp_path,
+        targets="cand: {provider: replay, path: cand.jsonl}",
+        suites={"s.yaml": SUITE},
+        base=None,
+    )
+    return write(tmp_path / "train.jsonl", json.dumps({"prompt": text}) + "\n")
+
+
+@pytest.mark.parametrize("out", ["train.jsonl", "suites/s.yaml", "tunegate.yaml", "suites"])
+def test_write_refuses_an_input_or_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], out: str
+) -> None:
+    train = leak_project(tmp_path)
+    inputs = {p: p.read_bytes() for p in (train, tmp_path / "suites" / "s.yaml")}
+    assert main(["contamination", "--train", "train.jsonl", "--write", out]) == 2
+    err = capsys.readouterr().err
+    assert f"--write {out}: " in err and "internal error" not in err
+    assert {p: p.read_bytes() for p in inputs} == inputs
+
+
+def test_write_replaces_the_file_whole_or_not_at_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leak_project(tmp_path)
+    old = write(tmp_path / "leaks.json", '{"cases": []}\n')
+
+    def refuse(*args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("os.replace", refuse)
+    assert main(["contamination", "--train", "train.jsonl", "--write", "leaks.json"]) == 2
+    assert "--write leaks.json: cannot write it (Permission denied)" in capsys.readouterr().err
+    assert old.read_text() == '{"cases": []}\n'
+    assert sorted(p.name for p in tmp_path.iterdir() if "leaks" in p.name) == ["leaks.json"]
+
+
+@pytest.mark.parametrize(
+    "option", [["--ngram", "0"], ["--ngram", "-3"], ["--near", "nan"], ["--near", "1.5"]]
+)
+def test_settings_out_of_range_exit_2_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str]
+) -> None:
+    leak_project(tmp_path)
+    assert main(["contamination", "--train", "train.jsonl", *option]) == 2
+    err = capsys.readouterr().err
+    assert f"tunegate: error: {' '.join(option)}: give " in err
+
+
+def test_bad_training_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    leak_project(tmp_path)
+    write(tmp_path / "empty.jsonl", "")
+    assert main(["contamination", "--train", "empty.jsonl"]) == 2
+    assert "empty.jsonl: no training example with text in it" in capsys.readouterr().err
+    assert main(["contamination", "--train", "/dev/null"]) == 2
+    assert "/dev/null: not a regular file" in capsys.readouterr().err
+
+
+def test_a_long_training_text_is_shown_shortened(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leak_project(tmp_path, LEAK + " " + "and more words " * 1000)
+    assert main(["contamination", "--train", "train.jsonl"]) == 1
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("s::leaked"))
+    assert line.startswith("s::leaked: ngram (shared: 'how many days do i have to return an item')")
+    assert len(line) < 400 and line.endswith("…'")
+
+
+def test_validate_reports_a_missing_contamination_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    leak_project(tmp_path)
+    config = tmp_path / "tunegate.yaml"
+    config.write_text(config.read_text() + "contamination: leaks.json\n")
+    assert main(["validate"]) == 2
+    assert (
+        "tunegate: error: contamination: leaks.json does not exist; make it with: "
+        "tunegate contamination --train FILE --write leaks.json"
+    ) in capsys.readouterr().err
+    write(tmp_path / "leaks.json", '{"cases": []}\n')
+    assert main(["validate"]) == 0

@@ -131,15 +131,11 @@ def test_holm_says_when_the_interval_clears_the_bar_but_the_adjustment_does_not(
 
 def test_a_check_that_failed_is_a_failure_even_when_another_could_not_score() -> None:
     def sample(case: str, role: str, fails: bool) -> Record:
+        contains = 0.0 if fails else 1.0
+        judge = None if fails else 1.0  # the judge cannot score the bad outputs
         scores = {
-            "contains": CheckScore(
-                metric="contains", value=0.0 if fails else 1.0, passed=not fails, threshold=1.0,
-                weight=1.0,
-            ),  # fmt: skip
-            "judge": CheckScore(
-                metric="judge", value=None if fails else 1.0, passed=not fails, threshold=0.5,
-                weight=1.0,
-            ),  # fmt: skip
+            name: CheckScore(metric=name, value=v, passed=not fails, threshold=0.5, weight=1.0)
+            for name, v in (("contains", contains), ("judge", judge))
         }
         return record(case, role, not fails).model_copy(update={"scores": scores})
 
@@ -169,9 +165,8 @@ def test_a_pass_fail_check_with_repeats_is_judged_as_shares() -> None:
         base = record(case, role, value == 1.0, sample=s)
         return base.model_copy(update={"scores": {"contains": score}})
 
-    records = [
-        sample(f"c{i}", role, s) for i in range(10) for role in ("base", "candidate") for s in (0, 1)
-    ]
+    roles = ("base", "candidate")
+    records = [sample(f"c{i}", role, s) for i in range(10) for role in roles for s in (0, 1)]
     gate = GateSpec(no_regression=NoRegressionRule(metric="contains", margin=0.05))
     row = evaluate(gate, records).rows[0]
     assert row.status == "inconclusive", row.detail

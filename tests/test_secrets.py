@@ -227,3 +227,16 @@ def test_a_key_too_short_to_redact_is_refused(
         "reports; use a key of 4 characters or more (start a local server with a longer "
         "--api-key)"
     )
+
+
+def test_a_key_typed_into_the_wrong_field_is_not_echoed(tmp_path: Path) -> None:
+    from tunegate.config import load_config
+    from tunegate.errors import ConfigError
+
+    key = "sk-proj-" + "A1b2C3d4" * 5
+    config = tmp_path / "tunegate.yaml"
+    config.write_text(f"targets:\n  t: {{provider: openai, model: m, timeout: '{key}'}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(config)
+    assert key not in str(info.value)
+    assert "tunegate.yaml:2:" in str(info.value) and "it may be a secret" in str(info.value)

@@ -262,7 +262,9 @@ def _schema(*, results: bool) -> int:
 
 def _validate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     """Every problem at once, as pytest lists every broken file: each suite file, the
-    roles, every target (those the run would not use only warn), the store path."""
+    roles, every target (those the run would not use only warn), the store path, the
+    `contamination:` file."""
+    from .execution.evaluation import contaminated_cases
     from .execution.store import store_path_problem
     from .gate import unmatched_default_rules
 
@@ -284,6 +286,10 @@ def _validate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
     store = store_path_problem(loaded.store_path)
     if store is not None:
         problems.append(store)
+    try:  # read as `run` reads it, so validate says what run would stop on
+        contaminated_cases(loaded)
+    except ConfigError as exc:
+        problems.append(str(exc))
     for text in warnings:
         _say(f"tunegate: warning: {text}", error=True)
     for problem in problems:

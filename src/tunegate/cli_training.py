@@ -7,13 +7,13 @@ Kept apart from cli.py so the main door stays small; each command is a thin call
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import LoadedConfig
+    from .training import ItemError, IterationResult
 
 __all__ = ["COMMANDS", "add_training_commands", "needs_config", "run_training_command"]
 
@@ -28,6 +28,7 @@ def add_training_commands(sub: Any, shared: argparse.ArgumentParser) -> None:
     convert.add_argument("peft_dir", type=Path, help="the folder PEFT's save_pretrained wrote")
     convert.add_argument("--base", type=Path, required=True, help="the base model's GGUF")
     convert.add_argument("--out", type=Path, required=True, help="the adapter GGUF to write")
+    convert.add_argument("--force", action="store_true", help="replace --out if it exists")
 
     watch = sub.add_parser(
         "watch",
@@ -52,9 +53,11 @@ def add_training_commands(sub: Any, shared: argparse.ArgumentParser) -> None:
     )
     contamination.add_argument("suites", nargs="*", type=Path, help="suite files or folders")
     contamination.add_argument("--train", type=Path, required=True, help="training file")
-    contamination.add_argument("--ngram", type=int, default=13, help="n-gram length (13)")
     contamination.add_argument(
-        "--near", type=float, default=0.5, help="near-duplicate Jaccard threshold (0.5)"
+        "--ngram", type=int, default=13, help="shared run length in words, 6 or more (13)"
+    )
+    contamination.add_argument(
+        "--near", type=float, default=0.5, help="near-duplicate Jaccard threshold, (0, 1] (0.5)"
     )
     contamination.add_argument(
         "--write",
@@ -86,7 +89,9 @@ def _convert(args: argparse.Namespace, say: Say) -> int:
 
     if not args.base.is_file():
         raise InputError(f"{args.base}: no such base model GGUF")
-    converted = convert_peft_to_gguf(args.peft_dir, base=args.base, out=args.out)
+    converted = convert_peft_to_gguf(
+        args.peft_dir, base=args.base, out=args.out, overwrite=args.force
+    )
     say(
         f"wrote {converted.path}: LoRA r={converted.rank}, alpha={converted.alpha:g}, "
         f"{converted.tensors} adapted tensors for {converted.architecture}"
@@ -95,54 +100,89 @@ def _convert(args: argparse.Namespace, say: Say) -> int:
 
 
 def _watch(args: argparse.Namespace, loaded: LoadedConfig, say: Say) -> int:
+    """Exit code: 0 every item passed its gate; 1 a gate failed or was inconclusive; 2 an
+    item was bad input (a corrupt adapter, a bad target file); 3 an item has no verdict
+    (its target produced nothing). The worst over the items seen."""
+    from .report import unreachable_targets
     from .training import Watcher
 
-    template = args.template or loaded.config.base
+    codes: list[int] = []
+
+    def gated(path: Path, result: IterationResult) -> None:
+        say(f"{path.name}: {result.line().removeprefix('tunegate: ')}")
+        dead = unreachable_targets(result.results) if result.results is not None else []
+        if dead:
+            say(f"{path.name}: error: every generation of {', '.join(dead)} failed: no verdict")
+            codes.append(3)
+        else:
+            codes.append(0 if result.gate_passed else 1)
+
+    def failed(error: ItemError) -> None:
+        say(f"{error.path.name}: error: {error.message}; skipped (a change brings it back)")
+        codes.append(error.exit_code)
+
     watcher = Watcher(
         folder=args.folder,
         loaded=loaded,
-        template=template,
+        template=args.template or _llama_cpp_base(loaded),
         suites=args.suites or None,
         base=args.base,
         out=args.out,
-        on_result=lambda path, result: say(
-            f"{path.name}: {result.line().removeprefix('tunegate: ')}"
-        ),
+        on_result=gated,
+        on_error=failed,
     )
     say(f"tunegate: watching {args.folder} (Ctrl-C to stop)")
     history = watcher.run(interval=args.interval, max_items=args.max_items, once=args.once)
-    if not history:
+    if not history and not watcher.errors:
         say("tunegate: nothing to gate")
-    return 0 if all(result.gate_passed for _, result in history) else 1
+    return max(codes, default=0)
+
+
+def _llama_cpp_base(loaded: LoadedConfig) -> str | None:
+    """The config's base, when it can serve adapters (items that are whole targets need no
+    template)."""
+    base = loaded.config.base
+    spec = loaded.config.targets.get(base) if base else None
+    return base if spec is not None and spec.provider == "llama-cpp" else None
 
 
 def _contamination(args: argparse.Namespace, loaded: LoadedConfig, say: Say) -> int:
     from .paths import display_path
+    from .safe_text import shorten
     from .suite import load_suites
-    from .training import find_contamination, read_training_file
-
-    paths = args.suites or [loaded.resolve(p) for p in loaded.config.suites]
-    cases = [c for suite in load_suites(paths) for c in suite.cases]
-    found = find_contamination(
-        cases, read_training_file(args.train), ngram=args.ngram, near=args.near
+    from .training.contamination import (
+        SHOWN_CHARS,
+        check_output,
+        check_settings,
+        find_contamination,
+        iter_training_file,
+        write_contamination,
     )
+
+    check_settings(args.ngram, args.near)
+    paths = args.suites or [loaded.resolve(p) for p in loaded.config.suites]
+    suites = load_suites(paths)
+    if args.write is not None:  # refused before the work, not after
+        inputs = [args.train, *(s.path for s in suites), *([loaded.path] if loaded.path else [])]
+        check_output(args.write, inputs)
+    cases = [c for suite in suites for c in suite.cases]
+    found = find_contamination(
+        cases, iter_training_file(args.train), ngram=args.ngram, near=args.near
+    )
+    train = display_path(args.train)
     for report in found:
         worst = report.worst
         assert worst is not None
-        detail = f" (shared: {worst.shared!r})" if worst.shared else ""
+        # Shortened: a training text can be a whole document.
+        detail = f" (shared: {shorten(worst.shared, SHOWN_CHARS)!r})" if worst.shared else ""
         if worst.kind == "near":
             detail = f" (similarity {worst.similarity:.2f})"
         say(
             f"{report.suite}::{report.case_id}: {worst.kind}{detail}, "
-            f"{display_path(args.train)}:{worst.line.line}: {worst.line.text!r}"
+            f"{train}:{worst.line.line}: {shorten(worst.line.text, SHOWN_CHARS)!r}"
         )
-    say(f"{len(found)} of {len(cases)} case(s) appear in {display_path(args.train)}")
+    say(f"{len(found)} of {len(cases)} case(s) appear in {train}")
     if args.write is not None:
-        payload = {
-            "train": str(args.train),
-            "cases": [{"suite": r.suite, "case_id": r.case_id} for r in found],
-        }
-        args.write.parent.mkdir(parents=True, exist_ok=True)
-        args.write.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        say(f"wrote {args.write}")
+        write_contamination(args.write, args.train, found)
+        say(f"wrote {display_path(args.write)}")
     return 1 if found else 0

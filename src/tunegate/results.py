@@ -142,6 +142,9 @@ class GateResult(_Frozen):
     )
     n: int | None = Field(None, description="Cases judged.")
     excluded: int = Field(0, description="Cases left out: an error on base or candidate.")
+    contaminated: int = Field(
+        0, description="Cases tagged contaminated (found in the training data), left out."
+    )
     base: float | None = Field(None, description="The base's mean over the judged cases.")
     candidate: float | None = Field(None, description="The candidate's mean over them.")
     margin: float | None = Field(None, description="no_regression's margin.")

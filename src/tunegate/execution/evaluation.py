@@ -326,6 +326,8 @@ def contaminated_cases(loaded: LoadedConfig) -> frozenset[tuple[str, str]]:
         return frozenset()
     path = loaded.resolve(name)
     fix = "make it with: tunegate contamination --train FILE --write " + name
+    if path.exists() and not path.is_file():  # a FIFO or device would block the read
+        raise ConfigError(f"contamination: {display_path(path)} is not a regular file; {fix}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         cases = data["cases"]

@@ -163,6 +163,7 @@ def _row(outcome: RuleOutcome, rule_id: str, target: str, on_inconclusive: str) 
         adjusted_p_value=outcome.adjusted_p_value,
         n=outcome.n,
         excluded=outcome.excluded,
+        contaminated=outcome.contaminated,
         base=outcome.base,
         candidate=outcome.candidate,
         margin=spec.margin if spec.kind == "no_regression" else None,

@@ -170,10 +170,13 @@ def _comparative(
         else f"difference in mean {spec.metric} (candidate - base)"
     )
     problem = _too_many_excluded(paired, max_excluded)
+    if problem is not None and paired.contaminated:
+        problem += f" ({len(paired.contaminated)} contaminated case(s) left out)"
     if problem is not None:
         return RuleOutcome(
             suite, spec, "inconclusive", statistic, None, None, None, None,
-            paired.n, len(paired.excluded), detail=problem,
+            paired.n, len(paired.excluded), contaminated=len(paired.contaminated),
+            detail=problem,
         )  # fmt: skip
     pd = paired_difference(
         paired.base, paired.candidate, shares=paired.binary_samples, settings=settings

@@ -19,9 +19,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from ..errors import ConfigError, MissingExtraError, ProviderError
+from ..errors import ConfigError, InputError, MissingExtraError, ProviderError
 from .base import Generation, GenerationRequest, OutputLimitOptions, ProviderContext, TokenLogprob
 from .completion import DEFAULT_COMPLETION_STOP, DEFAULT_COMPLETION_TEMPLATE, to_text
+from .lora_check import check_lora_adapter
 from .packaged_models import file_identity, resolve_packaged_model
 
 __all__ = ["LlamaCppOptions", "LlamaCppProvider", "create_llama_cpp"]
@@ -103,6 +104,7 @@ class LlamaCppProvider:
                     "logits_all": False,
                 }
                 if self.adapter_path is not None:
+                    self._check_adapter(self.adapter_path)
                     kwargs["lora_path"] = str(self.adapter_path)
                 if self.options.chat_format:
                     kwargs["chat_format"] = self.options.chat_format
@@ -116,6 +118,13 @@ class LlamaCppProvider:
                         f" ({exc}); check that the file is a GGUF model llama.cpp supports"
                     ) from None
             return self._llama
+
+    def _check_adapter(self, adapter: Path) -> None:
+        # llama.cpp segfaults on an adapter it refuses, so refuse it here first.
+        try:
+            check_lora_adapter(adapter, self.model_path)
+        except InputError as exc:
+            raise ConfigError(f"target '{self.target}': {exc}") from None
 
     @contextlib.contextmanager
     def _worker(self) -> Iterator[None]:

@@ -66,6 +66,12 @@ def _rule_rows(results: Results) -> list[str]:
         )
     lines.append("")
     lines += [f"- {_cell(gate_line(g))}" for g in results.gate if g.status != "passed"]
+    leaked = max((g.contaminated for g in results.gate), default=0)
+    if leaked:
+        lines += [
+            f"- {leaked} case(s) tagged `contaminated` (found in the training data) ran but are "
+            "left out of the verdict.",
+        ]
     return lines
 
 

@@ -198,7 +198,14 @@ def _message(err: dict[str, Any]) -> str:
     return message[len("Value error, ") :] if message.startswith("Value error, ") else message
 
 
+# A long run of key-like characters with no space: what an API key, token or password
+# looks like. A value in the wrong field may be one, so its text is not echoed.
+_KEY_LIKE = re.compile(r"[A-Za-z0-9_\-.+/=:]{20,}")
+
+
 def _shown(value: Any) -> str:
+    if isinstance(value, str) and _KEY_LIKE.fullmatch(value.strip()):
+        return f"a {len(value)}-character string, not shown: it may be a secret"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -18,7 +18,7 @@ from .base_weights import dequantized_model_dir, write_f32_gguf
 from .contamination import Contamination, find_contamination, read_training_file
 from .iterations import IterationResult
 from .lora_gguf import ConvertedAdapter, convert_peft_to_gguf
-from .watch import Watcher
+from .watch import ItemError, Watcher
 
 if TYPE_CHECKING:
     from .callback import TunegateCallback
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Contamination",
     "ConvertedAdapter",
+    "ItemError",
     "IterationResult",
     "TunegateCallback",
     "Watcher",

@@ -10,20 +10,43 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..config import LoadedConfig, TargetSpec
 from ..errors import ConfigError
 from ..providers import get_provider_factory
+from ..suite import YamlDocument, did_you_mean, suite_error_from
 
 __all__ = ["with_adapter_target", "with_target"]
 
 
-def with_target(loaded: LoadedConfig, name: str, spec: dict[str, Any]) -> LoadedConfig:
-    """`loaded` plus (or with a replaced) target `name`, its options checked by its provider."""
-    target = TargetSpec.model_validate(spec)
+def with_target(
+    loaded: LoadedConfig, name: str, spec: dict[str, Any], doc: YamlDocument | None = None
+) -> LoadedConfig:
+    """`loaded` plus (or with a replaced) target `name`, its options checked by its provider.
+    `doc`: the file `spec` came from (a `*.target.yaml`), for errors at file:line that, like
+    tunegate.yaml's, never echo a value that may be a secret."""
+    from ..providers import provider_names
+
+    where = doc or YamlDocument(path=Path(f"target '{name}'"), data=spec)
+    try:
+        target = TargetSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise ConfigError(str(suite_error_from(exc, where, TargetSpec))) from None
     factory = get_provider_factory(target.provider)
     if factory is None:
-        raise ConfigError(f"target '{name}': unknown provider '{target.provider}'")
-    options = factory.options_model.model_validate(target.options)
+        raise ConfigError(
+            f"{where.locate(('provider',))}: unknown provider '{target.provider}'"
+            f"{did_you_mean(target.provider, provider_names())}; available: "
+            f"{', '.join(provider_names())}"
+        )
+    try:
+        options = factory.options_model.model_validate(target.options)
+    except ValidationError as exc:
+        err = suite_error_from(
+            exc, where, factory.options_model, also_allowed=list(TargetSpec.model_fields)
+        )
+        raise ConfigError(str(err)) from None
     config = loaded.config.model_copy(update={"targets": {**loaded.config.targets, name: target}})
     return dataclasses.replace(
         loaded, config=config, target_options={**loaded.target_options, name: options}

@@ -17,6 +17,8 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from ..config import LoadedConfig, load_project_config
+from ..errors import ConfigError, InputError
+from ..suite import discover_suite_files
 from .adapter_targets import with_adapter_target
 from .iterations import IterationResult, gate_iteration, template_model_path
 from .lora_gguf import convert_peft_to_gguf
@@ -53,6 +55,18 @@ class TunegateCallback(TrainerCallback):
         on_iteration: Callable[[IterationResult], None] | None = None,
     ) -> None:
         self.loaded = config if isinstance(config, LoadedConfig) else load_project_config(config)
+        # Every argument is checked now, not at the end of the first epoch.
+        targets = self.loaded.config.targets
+        for role, name in (("template", template), ("base", base)):
+            if name is not None and name not in targets:
+                known = ", ".join(sorted(targets)) or "none"
+                raise ConfigError(f"{role} '{name}' is not a target; defined: {known}")
+        if every_n_steps is not None and every_n_steps < 1:
+            raise InputError(f"every_n_steps must be 1 or more (got {every_n_steps})")
+        if patience is not None and patience < 1:
+            raise InputError(f"patience must be 1 or more (got {patience})")
+        if suites:
+            discover_suite_files([Path(s) for s in suites])
         self.template = template
         self.base_gguf = template_model_path(self.loaded, template)
         self.adapters_dir = Path(adapters_dir)

@@ -10,9 +10,11 @@ from pathlib import Path
 from ..api import run
 from ..config import LoadedConfig
 from ..execution import EvaluationOutcome
+from ..paths import display_path
 from ..providers.llama_cpp_provider import LlamaCppOptions
 from ..providers.packaged_models import resolve_packaged_model
 from ..report import headline
+from ..results import Results
 
 __all__ = ["IterationResult", "gate_iteration", "mean_pass_rate", "template_model_path"]
 
@@ -29,12 +31,14 @@ class IterationResult:
     pass_rate: float | None  # the candidate's mean pass rate over every record
     run_id: str
     report: Path
+    results: Results | None = None
 
     def line(self) -> str:
         rate = "–" if self.pass_rate is None else f"{self.pass_rate:.0%}"
+        named = self.label if self.candidate == self.label else f"{self.label} ({self.candidate})"
         return (
-            f"tunegate: {self.label} ({self.candidate}): {self.verdict}, candidate pass rate "
-            f"{rate}; report: {self.report}"
+            f"tunegate: {named}: {self.verdict}, candidate pass rate {rate}; "
+            f"report: {display_path(self.report)}"
         )
 
 
@@ -77,6 +81,7 @@ def gate_iteration(
         pass_rate=mean_pass_rate(outcome),
         run_id=results.run_id,
         report=outcome.report_path,
+        results=results,
     )
     log.info("%s: %s", label, headline(results))
     return result

@@ -10,7 +10,10 @@ job). It recognises, as they appear:
   for a hosted fine-tune's checkpoint.
 
 An item is gated once it has stopped changing (same size and mtime on two polls), in the
-order it appeared; each run is recorded in the store as `iteration-N`.
+order it appeared; each run is recorded in the store as `iteration-N`. An item that cannot
+be gated (a half-written checkpoint, a corrupt adapter, a bad target file) is reported and
+skipped, and tried again if it changes; one that vanishes (a trainer rotating checkpoints)
+is forgotten. Neither stops the watch.
 """
 
 from __future__ import annotations
@@ -22,16 +25,27 @@ from pathlib import Path
 from typing import Any
 
 from ..config import LoadedConfig
-from ..errors import InputError
-from ..suite import load_yaml
+from ..errors import ConfigError, InputError, TunegateError
+from ..suite import discover_suite_files, load_yaml
 from .adapter_targets import with_adapter_target, with_target
 from .iterations import IterationResult, gate_iteration, template_model_path
 from .lora_gguf import convert_peft_to_gguf
 
-__all__ = ["Watcher"]
+__all__ = ["ItemError", "Watcher"]
+
+Signature = tuple[int, int]
 
 
-def _signature(path: Path) -> tuple[int, int]:
+@dataclass(frozen=True)
+class ItemError:
+    """An item that could not be gated, and why; `exit_code` as the CLI would give it."""
+
+    path: Path
+    message: str
+    exit_code: int
+
+
+def _signature(path: Path) -> Signature:
     if path.is_dir():
         files = [p for p in path.rglob("*") if p.is_file()]
         return sum(p.stat().st_size for p in files), max(
@@ -61,37 +75,69 @@ class Watcher:
     out: Path | None = None
     converted_dir: Path | None = None
     on_result: Callable[[Path, IterationResult], None] | None = None
+    on_error: Callable[[ItemError], None] | None = None
     history: list[tuple[Path, IterationResult]] = field(default_factory=list)
-    _seen: set[Path] = field(default_factory=set)
-    _pending: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    errors: list[ItemError] = field(default_factory=list)
+    # Each item with the signature it was gated (or failed) at: a change brings it back.
+    _done: dict[Path, Signature] = field(default_factory=dict)
+    _pending: dict[Path, Signature] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Every option is checked now, not when the first checkpoint arrives."""
+        if self.folder.is_file():
+            raise InputError(f"{self.folder}: is a file; watch the folder the trainer writes to")
         if not self.folder.is_dir():
             raise InputError(f"{self.folder}: no such folder to watch")
+        targets = self.loaded.config.targets
+        if self.base is not None and self.base not in targets:
+            known = ", ".join(sorted(targets)) or "none"
+            raise ConfigError(f"--base '{self.base}' is not a target; defined: {known}")
+        if self.template is not None:
+            if self.template not in targets:
+                known = ", ".join(sorted(targets)) or "none"
+                raise ConfigError(
+                    f"--template '{self.template}' is not a target; name the llama-cpp target "
+                    f"that serves the base model; defined: {known}"
+                )
+            template_model_path(self.loaded, self.template)  # a llama-cpp target, model found
+        if self.suites:
+            discover_suite_files(self.suites)  # raises, naming a missing file or folder
 
-    def _candidates(self) -> Iterator[Path]:
-        items = [p for p in self.folder.iterdir() if _kind(p) is not None]
-        yield from sorted(items, key=lambda p: (p.stat().st_mtime_ns, p.name))
-
-    def ready(self) -> list[Path]:
-        """Items that stopped changing since the last poll and were not gated yet."""
-        ready: list[Path] = []
-        for path in self._candidates():
-            if path in self._seen:
-                continue
+    def _candidates(self) -> Iterator[tuple[Path, Signature]]:
+        items: list[tuple[int, str, Path, Signature]] = []
+        for path in self.folder.iterdir():
             try:
+                if _kind(path) is None:
+                    continue
                 signature = _signature(path)
             except OSError:
-                continue  # vanished or unreadable while being written
+                continue  # vanished (a rotated checkpoint) or unreadable while written
+            items.append((signature[1], path.name, path, signature))
+        for _, _, path, signature in sorted(items):
+            yield path, signature
+
+    def ready(self) -> list[Path]:
+        """Items that stopped changing since the last poll and were not gated as they are."""
+        ready: list[Path] = []
+        present = set()
+        for path, signature in self._candidates():
+            present.add(path)
+            if self._done.get(path) == signature:
+                continue
             if self._pending.get(path) == signature:
                 ready.append(path)
                 del self._pending[path]
             else:
                 self._pending[path] = signature
+        for gone in set(self._pending) - present:
+            del self._pending[gone]
         return ready
 
     def gate(self, path: Path) -> IterationResult:
-        self._seen.add(path)
+        try:
+            self._done[path] = _signature(path)
+        except OSError:
+            raise InputError(f"{path}: vanished before it could be gated") from None
         number = len(self.history) + 1
         name = f"iteration-{number}"
         loaded = self._with_candidate(path, name)
@@ -106,8 +152,10 @@ class Watcher:
     def _with_candidate(self, path: Path, name: str) -> LoadedConfig:
         kind = _kind(path)
         if kind == "target":
-            spec = _read_target(path)
-            return with_target(self.loaded, name, spec)
+            doc = load_yaml(path)  # safe YAML with positions, like every input file
+            if not isinstance(doc.data, dict) or "provider" not in doc.data:
+                raise InputError(f"{path}: a target file holds a mapping with at least 'provider'")
+            return with_target(self.loaded, name, doc.data, doc)
         if self.template is None:
             raise InputError(
                 f"{path}: an adapter needs a llama-cpp target to serve it; pass --template NAME"
@@ -130,22 +178,24 @@ class Watcher:
         once: bool = False,
         sleep: Callable[[float], Any] = time.sleep,
     ) -> list[tuple[Path, IterationResult]]:
-        """Poll until `max_items` were gated (or, with `once`, until what is there now is)."""
+        """Poll until `max_items` were gated (or, with `once`, until what is there now is).
+        An item that cannot be gated is recorded in `errors` and the watch goes on."""
+        if not (interval > 0 and interval < float("inf")):
+            raise InputError(f"--interval must be a positive number of seconds (got {interval})")
         if once:
             self.ready()  # first sighting
             sleep(min(interval, 1.0))
         while True:
             for path in self.ready():
-                self.gate(path)
+                try:
+                    self.gate(path)
+                except TunegateError as exc:
+                    error = ItemError(path, str(exc), exc.exit_code)
+                    self.errors.append(error)
+                    if self.on_error is not None:
+                        self.on_error(error)
                 if max_items is not None and len(self.history) >= max_items:
                     return self.history
             if once and not self._pending:
                 return self.history
             sleep(interval)
-
-
-def _read_target(path: Path) -> dict[str, Any]:
-    spec = load_yaml(path).data  # safe YAML with positions, like every input file
-    if not isinstance(spec, dict) or "provider" not in spec:
-        raise InputError(f"{path}: a target file holds a mapping with at least 'provider'")
-    return spec
