@@ -1,6 +1,13 @@
-"""Metrics: the registry plus the built-in deterministic text metrics."""
+"""Metrics: the registry plus the built-in deterministic and statistical metrics."""
 
-from . import text as _text  # noqa: F401  (registers the built-ins)
+# Each import registers that module's built-ins.
+from . import embedding as _embedding  # noqa: F401
+from . import match as _match  # noqa: F401
+from . import overlap as _overlap  # noqa: F401
+from . import refusal as _refusal  # noqa: F401
+from . import structure as _structure  # noqa: F401
+from . import text as _text  # noqa: F401
+from . import tone as _tone  # noqa: F401
 from .base import Metric, MetricArgs, MetricError, MetricInput, MetricResult, value_range
 from .registry import get_metric, metric_names, register_metric
 
