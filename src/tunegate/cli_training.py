@@ -103,23 +103,25 @@ def _watch(args: argparse.Namespace, loaded: LoadedConfig, say: Say) -> int:
     """Exit code: 0 every item passed its gate; 1 a gate failed or was inconclusive; 2 an
     item was bad input (a corrupt adapter, a bad target file); 3 an item has no verdict
     (its target produced nothing). The worst over the items seen."""
+    from .errors import InputError
     from .report import unreachable_targets
     from .training import Watcher
 
-    codes: list[int] = []
+    # The latest outcome of each item: a bad item fixed and gated later counts as gated.
+    codes: dict[Path, int] = {}
 
     def gated(path: Path, result: IterationResult) -> None:
         say(f"{path.name}: {result.line().removeprefix('tunegate: ')}")
         dead = unreachable_targets(result.results) if result.results is not None else []
         if dead:
             say(f"{path.name}: error: every generation of {', '.join(dead)} failed: no verdict")
-            codes.append(3)
+            codes[path] = 3
         else:
-            codes.append(0 if result.gate_passed else 1)
+            codes[path] = 0 if result.gate_passed else 1
 
     def failed(error: ItemError) -> None:
         say(f"{error.path.name}: error: {error.message}; skipped (a change brings it back)")
-        codes.append(error.exit_code)
+        codes[error.path] = error.exit_code
 
     watcher = Watcher(
         folder=args.folder,
@@ -131,11 +133,13 @@ def _watch(args: argparse.Namespace, loaded: LoadedConfig, say: Say) -> int:
         on_result=gated,
         on_error=failed,
     )
+    if args.max_items is not None and args.max_items < 1:
+        raise InputError(f"--max must be 1 or more (got {args.max_items})")
     say(f"tunegate: watching {args.folder} (Ctrl-C to stop)")
     history = watcher.run(interval=args.interval, max_items=args.max_items, once=args.once)
     if not history and not watcher.errors:
         say("tunegate: nothing to gate")
-    return max(codes, default=0)
+    return max(codes.values(), default=0)
 
 
 def _llama_cpp_base(loaded: LoadedConfig) -> str | None:

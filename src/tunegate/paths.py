@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
-__all__ = ["display_path"]
+__all__ = ["display_path", "not_a_plain_file"]
 
 
 def display_path(path: Path) -> str:
@@ -22,3 +23,20 @@ def display_path(path: Path) -> str:
         except ValueError:
             continue
     return str(path)
+
+
+def not_a_plain_file(out: Path) -> str | None:
+    """Why `out` must not be replaced by a file tunegate writes, or None. A file is written
+    beside its target and renamed over it, which would turn a device (/dev/null), a FIFO or
+    a link into a plain file: only a missing path or a regular file may be replaced."""
+    try:
+        mode = out.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return f"cannot be checked ({getattr(exc, 'strerror', None) or exc})"
+    if stat.S_ISLNK(mode):
+        return "is a link; name the file itself"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a device, a FIFO or a socket); name a file"
+    return None

@@ -28,10 +28,16 @@ MIN_SECRET = 4
 # after redaction is far too little to guess the rest.
 FRAGMENT = 10
 _URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+# Keys passed in a URL's query string (`?key=…`, as some gateways take them).
+_URL_QUERY_SECRET = re.compile(
+    r"(?i)([?&;](?:api[-_]?key|key|token|access[-_]?token|auth|authorization|signature|sig|"
+    r"secret|password|pass|pwd|code)=)[^&#\s\"'<>]+"
+)
 
 
 class Redactor:
-    """Replaces every known secret value, its long fragments and URL credentials."""
+    """Replaces every known secret value, its long fragments, URL credentials and keys in
+    a URL's query string."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: list[str] = []
@@ -76,7 +82,8 @@ class Redactor:
                 last = end
             parts.append(text[last:])
             text = "".join(parts)
-        return _URL_USERINFO.sub(REDACTED + "@", text)
+        text = _URL_USERINFO.sub(REDACTED + "@", text)
+        return _URL_QUERY_SECRET.sub(lambda m: m.group(1) + REDACTED, text)
 
     def optional(self, text: str | None) -> str | None:
         return None if text is None else self(text)

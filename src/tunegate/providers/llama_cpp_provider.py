@@ -306,7 +306,12 @@ def create_llama_cpp(options: LlamaCppOptions, context: ProviderContext) -> Llam
     adapter = (
         _existing(options.adapter_path, context, "adapter path") if options.adapter_path else None
     )
-    return LlamaCppProvider(context.target, options, model, adapter)
+    provider = LlamaCppProvider(context.target, options, model, adapter)
+    if adapter is not None and model.is_file():
+        # Checked when the target is built (so `tunegate validate` says it too), not only
+        # when the model loads; the model may still be unassembled under validate.
+        provider._check_adapter(adapter)
+    return provider
 
 
 create_llama_cpp.options_model = LlamaCppOptions  # type: ignore[attr-defined]

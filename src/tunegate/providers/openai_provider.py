@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -57,6 +58,17 @@ class OpenAIOptions(OutputLimitOptions):
         description="Before a run, stop if the server's /v1/models does not list `model`; "
         "turn off for a server that serves models it does not list.",
     )
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _a_variable_name(cls, name: str) -> str:
+        # A key pasted here by mistake would be echoed by every message naming the variable.
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name):
+            raise ValueError(
+                "api_key_env names the environment variable that holds the key (letters, "
+                "digits and _, e.g. OPENAI_API_KEY), never the key itself"
+            )
+        return name
 
     @field_validator("base_url")
     @classmethod

@@ -46,10 +46,12 @@ class CaseComparison:
 
     @property
     def status(self) -> str:
-        """regressed / improved / passing / failing / errored / base-only."""
+        """regressed / improved / passing / failing / errored / contaminated / base-only."""
         cand, base = self.candidate_rate, self.base_rate
         if not self.candidate:
             return "base-only"
+        if any("contaminated" in r.tags for r in self.candidate):
+            return "contaminated"  # found in the training data: shown, never counted
         if cand is None:
             return "errored"
         if base is not None and cand < base:
@@ -116,10 +118,14 @@ def summarize_suites(results: Results) -> list[SuiteSummary]:
 
 
 def _usable(records: Sequence[Record]) -> list[Record]:
+    """Samples that count in a pass rate: no error, every check scored, and not a case
+    found in the training data (`contaminated`), as in the gate."""
     return [
         r
         for r in records
-        if r.error is None and all(s.value is not None for s in r.scores.values())
+        if r.error is None
+        and all(s.value is not None for s in r.scores.values())
+        and "contaminated" not in r.tags
     ]
 
 

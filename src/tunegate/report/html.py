@@ -22,7 +22,8 @@ _STATUS_ORDER = {
     "errored": 2,
     "improved": 3,
     "passing": 4,
-    "base-only": 5,
+    "contaminated": 5,
+    "base-only": 6,
 }
 
 

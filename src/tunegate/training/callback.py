@@ -63,8 +63,16 @@ class TunegateCallback(TrainerCallback):
                 raise ConfigError(f"{role} '{name}' is not a target; defined: {known}")
         if every_n_steps is not None and every_n_steps < 1:
             raise InputError(f"every_n_steps must be 1 or more (got {every_n_steps})")
-        if patience is not None and patience < 1:
-            raise InputError(f"patience must be 1 or more (got {patience})")
+        if patience is not None and (not isinstance(patience, int) or patience < 1):
+            raise InputError(f"patience must be a whole number, 1 or more (got {patience!r})")
+        try:
+            adapter_name.format(n=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InputError(
+                f"adapter_name {adapter_name!r}: only {{n}} (the iteration) may be used ({exc!r})"
+            ) from None
+        if Path(adapters_dir).exists() and not Path(adapters_dir).is_dir():
+            raise InputError(f"adapters_dir {adapters_dir}: is a file; name a folder")
         if suites:
             discover_suite_files([Path(s) for s in suites])
         self.template = template

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError
-from ..paths import display_path
+from ..paths import display_path, not_a_plain_file
 from ..safe_text import clean_text
 from ..suite import Case
 
@@ -453,6 +453,9 @@ def write_contamination(out: Path, train: Path, found: Sequence[Contamination]) 
         "train": str(train),
         "cases": [{"suite": r.suite, "case_id": r.case_id} for r in found],
     }
+    problem = not_a_plain_file(out)
+    if problem is not None:
+        raise InputError(f"{display_path(out)}: {problem}")
     # Staged beside `out`, then renamed over it: a crash or a reader never sees half a file.
     staged = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:

@@ -28,7 +28,7 @@ class IterationResult:
     candidate: str
     verdict: str
     gate_passed: bool
-    pass_rate: float | None  # the candidate's mean pass rate over every record
+    pass_rate: float | None  # the candidate's pass rate over its usable, uncontaminated samples
     run_id: str
     report: Path
     results: Results | None = None
@@ -43,7 +43,12 @@ class IterationResult:
 
 
 def mean_pass_rate(outcome: EvaluationOutcome) -> float | None:
-    mine = [r for r in outcome.results.records if r.role == "candidate" and r.error is None]
+    # As the gate counts: no errors, no cases found in the training data.
+    mine = [
+        r
+        for r in outcome.results.records
+        if r.role == "candidate" and r.error is None and "contaminated" not in r.tags
+    ]
     return sum(r.passed for r in mine) / len(mine) if mine else None
 
 

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, MissingExtraError
-from ..paths import display_path
+from ..paths import display_path, not_a_plain_file
 from ..providers.lora_check import GgufFile, read_gguf
 
 __all__ = ["ConvertedAdapter", "convert_peft_to_gguf"]
@@ -431,6 +431,9 @@ def _write(
     an adapter, and nothing is left behind on failure."""
     gguf = _gguf()
     shown = display_path(out)
+    problem = not_a_plain_file(out)
+    if problem is not None:
+        raise InputError(f"{shown}: {problem}")
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
