@@ -197,4 +197,4 @@ def test_write_never_replaces_a_device_or_a_link(
     for out in ("fifo.json", "link.json"):
         assert main(["contamination", "--train", str(train), "--write", out]) == 2
     assert fifo.is_fifo() and (tmp_path / "link.json").is_symlink()
-    assert "link.json: is a link; name the file itself" in capsys.readouterr().err
+    assert "is a link; name the file itself" in capsys.readouterr().err

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["display_path", "not_a_plain_file"]
+__all__ = ["display_path", "not_a_plain_file", "staged_file"]
 
 
 def display_path(path: Path) -> str:
@@ -40,3 +43,22 @@ def not_a_plain_file(out: Path) -> str | None:
     if not stat.S_ISREG(mode):
         return "is not a regular file (a device, a FIFO or a socket); name a file"
     return None
+
+
+@contextlib.contextmanager
+def staged_file(out: Path) -> Iterator[Path]:
+    """A fresh temporary path beside `out` to write to; renamed over `out` when the block
+    ends without error, removed otherwise. A crash or a reader never sees half a file, and
+    nothing is left behind. Raises ValueError (naming why) for an `out` that must not be
+    replaced; OSError as the file system gives it."""
+    problem = not_a_plain_file(out)
+    if problem is not None:
+        raise ValueError(problem)
+    staged = out.with_name(f".{out.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        yield staged
+        os.replace(staged, out)
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            staged.unlink(missing_ok=True)

@@ -98,12 +98,7 @@ class Bleu:
     description: ClassVar[str] = "Sentence BLEU against the reference (sacrebleu), 0-1."
 
     def score(self, sample: MetricInput, args: ReferenceArgs) -> MetricResult:
-        refs = _references(sample, args)
-        if refs is None:
-            return MetricResult(0.0, _NO_REFERENCE)
-        with library_call(self.name):
-            value = sacrebleu.sentence_bleu(capped(sample.output), refs).score / 100.0
-        return MetricResult(_unit(value), f"BLEU {value:.3f}")
+        return _sacrebleu(self.name, "BLEU", sacrebleu.sentence_bleu, sample, args)
 
 
 class Chrf:
@@ -119,12 +114,19 @@ class Chrf:
     description: ClassVar[str] = "chrF against the reference (sacrebleu), 0-1."
 
     def score(self, sample: MetricInput, args: ReferenceArgs) -> MetricResult:
-        refs = _references(sample, args)
-        if refs is None:
-            return MetricResult(0.0, _NO_REFERENCE)
-        with library_call(self.name):
-            value = sacrebleu.sentence_chrf(capped(sample.output), refs).score / 100.0
-        return MetricResult(_unit(value), f"chrF {value:.3f}")
+        return _sacrebleu(self.name, "chrF", sacrebleu.sentence_chrf, sample, args)
+
+
+def _sacrebleu(
+    name: str, label: str, sentence_score: Any, sample: MetricInput, args: ReferenceArgs
+) -> MetricResult:
+    """A sacrebleu sentence score of the output against the references, scaled to [0, 1]."""
+    refs = _references(sample, args)
+    if refs is None:
+        return MetricResult(0.0, _NO_REFERENCE)
+    with library_call(name):
+        value = sentence_score(capped(sample.output), refs).score / 100.0
+    return MetricResult(_unit(value), f"{label} {value:.3f}")
 
 
 def _unit(value: float) -> float:

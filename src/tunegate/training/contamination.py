@@ -20,13 +20,11 @@ dropped, so the file's size costs time, not memory.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import hashlib
 import json
 import os
 import re
-import secrets
 import stat
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -38,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError
-from ..paths import display_path, not_a_plain_file
+from ..paths import display_path, staged_file
 from ..safe_text import clean_text
 from ..suite import Case
 
@@ -453,23 +451,12 @@ def write_contamination(out: Path, train: Path, found: Sequence[Contamination]) 
         "train": str(train),
         "cases": [{"suite": r.suite, "case_id": r.case_id} for r in found],
     }
-    problem = not_a_plain_file(out)
-    if problem is not None:
-        raise InputError(f"{display_path(out)}: {problem}")
-    # Staged beside `out`, then renamed over it: a crash or a reader never sees half a file.
-    staged = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with staged.open("x", encoding="utf-8") as fh:
+        with staged_file(out) as staged, staged.open("x", encoding="utf-8") as fh:
             fh.write(json.dumps(payload, indent=2) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(staged, out)
-    except BaseException as exc:
-        with contextlib.suppress(OSError, ValueError):
-            staged.unlink(missing_ok=True)
-        if not isinstance(exc, (OSError, ValueError)):  # ValueError: a NUL in the name
-            raise
+    except (OSError, ValueError) as exc:  # ValueError: a device or a link, a NUL in the name
         reason = getattr(exc, "strerror", None) or exc
         raise InputError(
             f"--write {display_path(out)}: cannot write it ({reason}); name a file in a "

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import InputError, MissingExtraError
-from ..paths import display_path, not_a_plain_file
+from ..paths import display_path, staged_file
 from ..providers.lora_check import GgufFile, read_gguf
 
 __all__ = ["ConvertedAdapter", "convert_peft_to_gguf"]
@@ -431,28 +430,23 @@ def _write(
     an adapter, and nothing is left behind on failure."""
     gguf = _gguf()
     shown = display_path(out)
-    problem = not_a_plain_file(out)
-    if problem is not None:
-        raise InputError(f"{shown}: {problem}")
-    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        writer = gguf.GGUFWriter(str(tmp), arch)
-        try:
-            writer.add_string("general.type", "adapter")
-            writer.add_string("adapter.type", "lora")
-            writer.add_float32("adapter.lora.alpha", alpha)
-            for name in sorted(tensors):
-                lora_a, lora_b = tensors[name]
-                writer.add_tensor(f"{name}.lora_a", lora_a)
-                writer.add_tensor(f"{name}.lora_b", lora_b)
-            writer.write_header_to_file()
-            writer.write_kv_data_to_file()
-            writer.write_tensors_to_file()
-        finally:
-            writer.close()
-        os.replace(tmp, out)
+        with staged_file(out) as tmp:
+            writer = gguf.GGUFWriter(str(tmp), arch)
+            try:
+                writer.add_string("general.type", "adapter")
+                writer.add_string("adapter.type", "lora")
+                writer.add_float32("adapter.lora.alpha", alpha)
+                for name in sorted(tensors):
+                    lora_a, lora_b = tensors[name]
+                    writer.add_tensor(f"{name}.lora_a", lora_a)
+                    writer.add_tensor(f"{name}.lora_b", lora_b)
+                writer.write_header_to_file()
+                writer.write_kv_data_to_file()
+                writer.write_tensors_to_file()
+            finally:
+                writer.close()
+    except ValueError as exc:  # a device or a link where the adapter would go
+        raise InputError(f"{shown}: {exc}") from None
     except OSError as exc:
         raise InputError(f"{shown}: cannot write the adapter ({exc.strerror or exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
