@@ -9,9 +9,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from tunegate import Results, load_results
 from tunegate.testing import FakeOpenAIServer
+
+# Property tests run on a shared 2-core CI machine: a slow first call (a library loading)
+# must not fail a test on time. No test asserts on wall time.
+settings.register_profile("tunegate", deadline=None)
+settings.load_profile("tunegate")
 
 
 def write(path: Path, text: str) -> Path:
