@@ -243,14 +243,19 @@ def test_the_provider_refuses_a_bad_adapter_before_loading_it(
     pytest.importorskip("llama_cpp", reason="needs the 'local' extra")
     from tunegate.providers.llama_cpp_provider import LlamaCppOptions, create_llama_cpp
 
+    refused = r"^target 'ft': bad adapter\.gguf: blk\.0\.attn_q\.weight\.lora_a is F32"
     adapter = make_bad("F32 tensors", tmp_path, shapes)
     options = LlamaCppOptions(
         model_path=str(gemma), adapter_path=str(adapter), mode="completion", n_ctx=256
     )
+    # Refused when the target is built (so `tunegate validate` says it too) ...
+    with pytest.raises(ConfigError, match=refused):
+        create_llama_cpp(options, ProviderContext("ft", tmp_path))
+    # ... and again right before llama.cpp loads it: the file may change in between.
+    write_adapter(adapter, shapes)
     provider = create_llama_cpp(options, ProviderContext("ft", tmp_path))
-    with pytest.raises(
-        ConfigError, match=r"^target 'ft': bad adapter\.gguf: blk\.0\.attn_q\.weight\.lora_a is F32"
-    ):
+    make_bad("F32 tensors", tmp_path, shapes)
+    with pytest.raises(ConfigError, match=refused):
         asyncio.run(provider.warm_up())
     asyncio.run(provider.aclose())
 
