@@ -19,6 +19,16 @@ from tunegate.testing import FakeOpenAIServer
 settings.register_profile("tunegate", deadline=None)
 settings.load_profile("tunegate")
 
+# One case that passes only on the exact output "ok": the smallest suite with a gate.
+MINI_SUITE = """
+name: mini
+gate: {min_pass_rate: 1.0}
+cases:
+  - id: a
+    prompt: p
+    checks: [{metric: exact, args: {text: ok}}]
+"""
+
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,20 +11,12 @@ import pytest
 
 from tunegate.cli import main
 
+from .conftest import MINI_SUITE as SUITE
 from .conftest import make_project, write
 
 REPLAY_TARGETS = """
 base: {provider: replay, path: base.jsonl}
 cand: {provider: replay, path: cand.jsonl}
-"""
-
-SUITE = """
-name: mini
-gate: {min_pass_rate: 1.0}
-cases:
-  - id: a
-    prompt: p
-    checks: [{metric: exact, args: {text: ok}}]
 """
 
 

@@ -15,16 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import MINI_SUITE as SUITE
 from .conftest import candidate_project, write
-
-SUITE = """
-name: mini
-gate: {min_pass_rate: 1.0}
-cases:
-  - id: a
-    prompt: p
-    checks: [{metric: exact, args: {text: ok}}]
-"""
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX signals and pipes")
 

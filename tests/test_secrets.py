@@ -29,16 +29,21 @@ cases:
 """
 
 
+def leaky_project(root: Path, base_url: str, key_env: str) -> None:
+    """The one-case suite against an OpenAI-compatible target whose key is in `key_env`."""
+    candidate_project(
+        root,
+        {"leaky.yaml": SUITE},
+        provider="openai",
+        base_url=base_url,
+        model="m",
+        api_key_env=key_env,
+    )
+
+
 def test_planted_key_never_leaves_the_process(tmp_path: Path) -> None:
     with FakeOpenAIServer() as server:
-        candidate_project(
-            tmp_path,
-            {"leaky.yaml": SUITE},
-            provider="openai",
-            base_url=server.base_url,
-            model="m",
-            api_key_env="TUNEGATE_PLANTED_KEY",
-        )
+        leaky_project(tmp_path, server.base_url, "TUNEGATE_PLANTED_KEY")
         env = {**os.environ, "TUNEGATE_PLANTED_KEY": PLANTED}
         proc = subprocess.run(
             [sys.executable, "-m", "tunegate", "run", "--progress", "--label", "secret-test"],
@@ -184,14 +189,7 @@ def test_a_short_key_is_redacted_from_everything_written(
 ) -> None:
     monkeypatch.setenv("TUNEGATE_SHORT_KEY", SHORT_KEY)
     with FakeOpenAIServer() as server:
-        candidate_project(
-            tmp_path,
-            {"leaky.yaml": SUITE},
-            provider="openai",
-            base_url=server.base_url,
-            model="m",
-            api_key_env="TUNEGATE_SHORT_KEY",
-        )
+        leaky_project(tmp_path, server.base_url, "TUNEGATE_SHORT_KEY")
         assert main(["run"]) == 1
         assert {r.authorization for r in server.requests} == {f"Bearer {SHORT_KEY}"}
     captured = capsys.readouterr()
@@ -212,14 +210,7 @@ def test_a_key_too_short_to_redact_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("TUNEGATE_SHORT_KEY", "abc")
-    candidate_project(
-        tmp_path,
-        {"leaky.yaml": SUITE},
-        provider="openai",
-        base_url="http://127.0.0.1:9/v1",
-        model="m",
-        api_key_env="TUNEGATE_SHORT_KEY",
-    )
+    leaky_project(tmp_path, "http://127.0.0.1:9/v1", "TUNEGATE_SHORT_KEY")
     assert main(["validate"]) == 2
     assert capsys.readouterr().err.strip() == (
         "tunegate: error: tunegate.yaml:6:5: target 'cand': the key in environment variable "
