@@ -411,11 +411,9 @@ def check_default_rules(loaded: LoadedConfig, suites: Sequence[Suite]) -> None:
     if not unmatched_default_rules(suites, loaded.config.gate):
         return
     project: list[Suite] = list(suites)
-    for entry in loaded.config.suites:
+    for path in _project_suite_files(loaded, unloadable=[]):
         with contextlib.suppress(TunegateError):  # `validate` names unloadable files
-            for path in discover_suite_files([loaded.resolve(entry)]):
-                with contextlib.suppress(TunegateError):
-                    project.append(load_suite(path))
+            project.append(load_suite(path))
     problems = unmatched_default_rules(project, loaded.config.gate)
     if problems:
         where, message = problems[0]

@@ -17,7 +17,15 @@ from ..errors import ConfigError
 from ..providers import get_provider_factory
 from ..suite import YamlDocument, did_you_mean, suite_error_from
 
-__all__ = ["with_adapter_target", "with_target"]
+__all__ = ["require_target", "with_adapter_target", "with_target"]
+
+
+def require_target(loaded: LoadedConfig, name: str | None, option: str, hint: str = "") -> None:
+    """Stop now, naming `option`, when `name` is given but is no target of the config."""
+    targets = loaded.config.targets
+    if name is not None and name not in targets:
+        known = ", ".join(sorted(targets)) or "none"
+        raise ConfigError(f"{option} '{name}' is not a target; {hint}defined: {known}")
 
 
 def with_target(

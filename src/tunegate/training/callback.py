@@ -17,9 +17,9 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from ..config import LoadedConfig, load_project_config
-from ..errors import ConfigError, InputError
+from ..errors import InputError
 from ..suite import discover_suite_files
-from .adapter_targets import with_adapter_target
+from .adapter_targets import require_target, with_adapter_target
 from .iterations import IterationResult, gate_iteration, template_model_path
 from .lora_gguf import convert_peft_to_gguf
 
@@ -56,11 +56,8 @@ class TunegateCallback(TrainerCallback):
     ) -> None:
         self.loaded = config if isinstance(config, LoadedConfig) else load_project_config(config)
         # Every argument is checked now, not at the end of the first epoch.
-        targets = self.loaded.config.targets
-        for role, name in (("template", template), ("base", base)):
-            if name is not None and name not in targets:
-                known = ", ".join(sorted(targets)) or "none"
-                raise ConfigError(f"{role} '{name}' is not a target; defined: {known}")
+        require_target(self.loaded, template, "template")
+        require_target(self.loaded, base, "base")
         if every_n_steps is not None and every_n_steps < 1:
             raise InputError(f"every_n_steps must be 1 or more (got {every_n_steps})")
         if patience is not None and (not isinstance(patience, int) or patience < 1):

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import LoadedConfig
-from ..errors import ConfigError, InputError, TunegateError
+from ..errors import InputError, TunegateError
 from ..suite import discover_suite_files, load_yaml
-from .adapter_targets import with_adapter_target, with_target
+from .adapter_targets import require_target, with_adapter_target, with_target
 from .iterations import IterationResult, gate_iteration, template_model_path
 from .lora_gguf import convert_peft_to_gguf
 
@@ -88,17 +88,14 @@ class Watcher:
             raise InputError(f"{self.folder}: is a file; watch the folder the trainer writes to")
         if not self.folder.is_dir():
             raise InputError(f"{self.folder}: no such folder to watch")
-        targets = self.loaded.config.targets
-        if self.base is not None and self.base not in targets:
-            known = ", ".join(sorted(targets)) or "none"
-            raise ConfigError(f"--base '{self.base}' is not a target; defined: {known}")
+        require_target(self.loaded, self.base, "--base")
+        require_target(
+            self.loaded,
+            self.template,
+            "--template",
+            "name the llama-cpp target that serves the base model; ",
+        )
         if self.template is not None:
-            if self.template not in targets:
-                known = ", ".join(sorted(targets)) or "none"
-                raise ConfigError(
-                    f"--template '{self.template}' is not a target; name the llama-cpp target "
-                    f"that serves the base model; defined: {known}"
-                )
             template_model_path(self.loaded, self.template)  # a llama-cpp target, model found
         if self.suites:
             discover_suite_files(self.suites)  # raises, naming a missing file or folder
