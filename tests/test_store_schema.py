@@ -95,7 +95,8 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
         assert runs["r-killed"].status == "abandoned"
         assert store.claim("k2").state.value == "mine"  # the claims table exists
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert db.execute("SELECT COUNT(*) FROM judgments").fetchone()[0] == 0
     db.close()
     with Store(path) as again:  # a migrated store opens as it is
         assert again.count_generations() == 1

@@ -55,7 +55,7 @@ def test_every_target_problem_is_one_line_and_good_targets_say_ok(
         "ok  target 'cand' (replay, candidate)",
         "ok  target 'local' (openai)",
     ]
-    only = " (a warning only: neither base nor candidate)"
+    only = " (a warning only: not the base, candidate or judge)"
     assert err == [
         "tunegate: warning: tunegate.yaml:4:28: target 'gone': replay file recorded/gone.jsonl "
         "not found; fix path (relative to the config file), or create the file" + only,

@@ -7,9 +7,21 @@ stays short: a Ctrl-C while the heavy modules load reaches `tunegate.entry`, not
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# The judge libraries phone home unless told not to: deepeval sends telemetry and reads a
+# .env file, ragas tracks every judge call. Set here, before either can be imported through
+# tunegate, and only as defaults, so a user's explicit setting stands.
+JUDGE_LIBRARY_OPT_OUTS = {
+    "DEEPEVAL_TELEMETRY_OPT_OUT": "1",
+    "DEEPEVAL_DISABLE_DOTENV": "1",
+    "RAGAS_DO_NOT_TRACK": "true",
+}
+for _name, _value in JUDGE_LIBRARY_OPT_OUTS.items():
+    os.environ.setdefault(_name, _value)
 
 if TYPE_CHECKING:
     from .api import run

@@ -25,10 +25,11 @@ def run(
     config: str | Path | LoadedConfig | None = None,
     out: str | Path | None = None,
     progress: bool | None = False,
+    judge: str | None = None,
 ) -> EvaluationOutcome:
     """Run suites against the candidate (and base) targets; raises TunegateError on bad input.
 
-    Defaults come from the project config: its suites, base and candidate. The outcome holds
+    Defaults come from the project config: its suites, base, candidate and judge. The outcome holds
     the results (`outcome.results.gate_passed`) and the paths of everything written. `out`
     moves the run folders only: the store stays where the config puts it (`store:`, else
     `<config out>/tunegate.db`), as it is the cache every run shares.
@@ -52,5 +53,6 @@ def run(
             out_root=Path(out) if out is not None else None,
             label=label,
             progress=progress,
+            judge=loaded.judge(judge),
         )
     )

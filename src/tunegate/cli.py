@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_PASSED, EXIT_GATE_FAILED, EXIT_INPUT, EXIT_RUNTIME = 0, 1, 2, 3
-_ROLES = ("base", "candidate")
+_ROLES = ("base", "candidate", "judge")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
 def _role_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", help="base target name (default: config `base`)")
     parser.add_argument("--candidate", help="candidate target name (default: config `candidate`)")
+    parser.add_argument(
+        "--judge", help="target that scores judged checks (default: config `judge`)"
+    )
 
 
 # Output -----------------------------------------------------------------------------
@@ -346,6 +349,7 @@ def _validate_targets(
         chosen["base"], chosen["candidate"] = loaded.roles(args.base, args.candidate)
     except ConfigError as exc:  # no candidate: `run` would stop here
         problems.append(str(exc))
+    chosen["judge"] = getattr(args, "judge", None) or config.judge
     for role, name in chosen.items():
         if name is not None and name not in config.targets:
             problems.append(undefined_target(role, name, config))
@@ -358,7 +362,7 @@ def _validate_targets(
             problems.append(check.problem)
         else:
             # `run` builds only the base and the candidate: this one cannot stop it.
-            warnings.append(f"{check.problem} (a warning only: neither base nor candidate)")
+            warnings.append(f"{check.problem} (a warning only: not the base, candidate or judge)")
     return warnings
 
 
@@ -376,6 +380,7 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         config=loaded,
         out=args.out,
         progress=args.progress,
+        judge=args.judge,
     )
     # The results are written and the run is recorded: they are the answer now.
     _ignore_interrupts()

@@ -75,6 +75,9 @@ class ProjectConfig(BaseModel):
     store: str | None = Field(None, description="SQLite store; default <out>/tunegate.db.")
     base: str | None = None
     candidate: str | None = None
+    judge: str | None = Field(
+        None, description="The target that scores judged checks (override: --judge NAME)."
+    )
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
     gate: GateSpec | None = Field(
         None, description="Default gate rules for every suite; a suite's own keys win."
@@ -130,6 +133,14 @@ class LoadedConfig:
                 "no candidate target: pass --candidate NAME or set `candidate:` in tunegate.yaml"
             )
         return base or self.config.base, chosen
+
+    def judge(self, named: str | None) -> str | None:
+        """The judge named on the command line, else the config's; None: judged checks are
+        skipped. A name no target has is an error before any call."""
+        chosen = named or self.config.judge
+        if chosen is not None and chosen not in self.config.targets:
+            raise ConfigError(f"--judge: {undefined_target('judge', chosen, self.config)}")
+        return chosen
 
     @property
     def store_path(self) -> Path:
@@ -224,7 +235,7 @@ def load_config(path: Path | None, *, root: Path | None = None) -> LoadedConfig:
     except ValidationError as exc:
         raise ConfigError(str(suite_error_from(exc, doc, ProjectConfig))) from None
     options = {name: _target_options(name, spec, doc) for name, spec in config.targets.items()}
-    for role in ("base", "candidate"):
+    for role in ("base", "candidate", "judge"):
         chosen = getattr(config, role)
         if chosen is not None and chosen not in config.targets:
             raise ConfigError(f"{doc.locate((role,))}: {undefined_target(role, chosen, config)}")

@@ -19,10 +19,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Agreement",
     "CheckScore",
     "Comparison",
     "FlakyCase",
     "GateResult",
+    "PairwiseSummary",
+    "PairwiseVerdict",
     "Record",
     "Results",
     "RunStatsInfo",
@@ -33,7 +36,7 @@ __all__ = [
     "load_results",
 ]
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 RESULTS_FILE = "results.json"
 
 
@@ -50,6 +53,15 @@ class CheckScore(_Frozen):
     threshold: float
     weight: float
     reason: str | None = Field(None, description="Why it failed, when the metric says.")
+    # 1.3: LLM judges.
+    skipped: bool = Field(
+        False,
+        description="A judged check with no judge configured: value null, passed false, and "
+        "left out of the record's pass/fail; a gate rule on this check has no evidence.",
+    )
+    judge_raw: str | None = Field(
+        None, description="The judge's raw answer when it gave no usable verdict."
+    )
 
 
 class Message(_Frozen):
@@ -95,7 +107,7 @@ class Record(_Frozen):
 
 class TargetInfo(_Frozen):
     name: str
-    role: Literal["base", "candidate"]
+    role: Literal["base", "candidate", "judge"]
     provider: str
     config: dict[str, Any] = Field(description="The target's identity, secrets excluded.")
 
@@ -233,6 +245,78 @@ class RunStatsInfo(_Frozen):
         description="Generations another run sharing the store produced while this run "
         "waited for them; included in cached.",
     )
+    # 1.3
+    judged: int = Field(0, description="Judged checks scored (pairwise orders included).")
+    judge_cached: int = Field(0, description="Of those, verdicts the store already held.")
+    judge_calls: int = Field(0, description="Requests sent to the judge, retries included.")
+    judge_errors: int = Field(0, description="Judged checks without a usable verdict.")
+    judge_skipped: int = Field(0, description="Judged checks skipped: no judge configured.")
+
+
+class PairwiseVerdict(_Frozen):
+    """Base against candidate on one case and sample, judged in both orders."""
+
+    suite: str
+    case_id: str
+    sample: int = 0
+    check: str = Field(description="The pairwise check's name.")
+    winner: Literal["base", "candidate", "tie"] | None = Field(
+        description="A tie when the two orders disagree; null when the judge gave no verdict."
+    )
+    consistent: bool | None = Field(
+        description="Both orders named the same winner (or both a tie); null without a verdict."
+    )
+    verdicts: list[str | None] = Field(
+        description="What each order said, as base/candidate/tie: [base shown first, "
+        "candidate shown first]; null for an order without a usable answer."
+    )
+    reasons: list[str] = Field(default_factory=list, description="The judge's reasons.")
+    error: str | None = None
+    base_chars: int
+    candidate_chars: int
+
+
+class PairwiseSummary(_Frozen):
+    suite: str
+    check: str
+    pairs: int = Field(description="Pairs with a verdict.")
+    candidate_wins: int
+    base_wins: int
+    ties: int
+    errors: int
+    position_bias_rate: float | None = Field(
+        description="Share of pairs whose verdict changed with the order of the answers."
+    )
+    win_rate: float | None = Field(
+        description="Candidate wins plus half the ties, over the pairs (0.5: no preference)."
+    )
+    win_rate_ci: list[float] | None = Field(
+        None, description="95% interval of win_rate (bootstrap over cases)."
+    )
+    length_bias: float | None = Field(
+        None,
+        description="Mean characters of the winning answer minus the losing one, over "
+        "pairs with a winner: a large positive value suggests the judge favours length.",
+    )
+
+
+class Agreement(_Frozen):
+    """A judged check against the human ratings imported for it."""
+
+    suite: str
+    check: str
+    n: int = Field(description="Outputs both the judge and a person rated.")
+    raw_agreement: float | None = Field(description="Share where the pass/fail labels agree.")
+    raw_agreement_ci: list[float] | None = Field(
+        None, description="95% Wilson interval of raw_agreement."
+    )
+    kappa: float | None = Field(description="Cohen's kappa of the pass/fail labels.")
+    spearman: float | None = Field(
+        None, description="Spearman's rho of judge value and human score, when scores exist."
+    )
+    gating: bool = Field(
+        True, description="False when below the suite's min_judge_agreement: it reports only."
+    )
 
 
 def coverage_line(
@@ -297,6 +381,15 @@ class Results(_Frozen):
     )
     comparisons: list[Comparison] = Field(default_factory=list)
     flaky: list[FlakyCase] = Field(default_factory=list)
+    # 1.3: LLM judges and human review.
+    judge: TargetInfo | None = Field(None, description="The judge target, when configured.")
+    judge_warnings: list[str] = Field(
+        default_factory=list,
+        description="E.g. the judge is the candidate, or shares its model family.",
+    )
+    pairwise: list[PairwiseVerdict] = Field(default_factory=list)
+    pairwise_summary: list[PairwiseSummary] = Field(default_factory=list)
+    agreement: list[Agreement] = Field(default_factory=list)
 
     @property
     def coverage(self) -> str | None:
@@ -316,6 +409,7 @@ class Results(_Frozen):
             row["run_id"] = self.run_id
             row["label"] = self.label
             for name, s in r.scores.items():
+                row[f"skipped.{name}"] = s.skipped
                 row[f"score.{name}"] = s.value
                 row[f"passed.{name}"] = s.passed
             rows.append(row)

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import secrets
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from ..redact import RedactingFilter, Redactor
 from ..report import write_report, write_summary
 from ..results import (
     Message,
+    PairwiseVerdict,
     Record,
     Results,
     RunStatsInfo,
@@ -36,9 +38,12 @@ from ..results import (
 from ..safe_text import one_line
 from ..stats import BootstrapSettings
 from ..suite import Case, Suite, discover_suite_files, load_suite
+from .judge import JudgeRunner, JudgeStats, TargetJudge
+from .judge_warnings import judge_warnings
+from .pairwise import judge_pairs, summarize_pairs
 from .progress import DEFAULT_INTERVAL_S, make_progress
 from .runner import JobOutcome, RunnerTarget, make_jobs, run_jobs
-from .scoring import score_output, weighted_score
+from .scoring import NO_JUDGE, record_passed, score_output, weighted_score
 from .store import Store
 from .targets import build_target
 
@@ -61,6 +66,8 @@ class EvaluationRequest:
     selected: frozenset[tuple[str, str]] | None = None
     # How this door names the out folder option, for the error when it cannot be created.
     out_option: str = "--out"
+    # The target that scores judged checks; None: they are reported as skipped.
+    judge: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,9 @@ async def _evaluate(request: EvaluationRequest) -> EvaluationOutcome:
             if request.base == request.candidate
             else build_target(request.candidate, loaded, redactor)
         )
+        if request.judge is not None:
+            same = [t for t in roles.values() if t.name == request.judge]
+            roles["judge"] = same[0] if same else build_target(request.judge, loaded, redactor)
         run_id = new_run_id()
         out_root = request.out_root or loaded.resolve(loaded.config.out)
         out_dir = _make_folder(
@@ -167,17 +177,10 @@ async def _execute(
     redactor: Redactor,
     leaked: frozenset[tuple[str, str]] = frozenset(),
 ) -> EvaluationOutcome:
-    target_infos = []
-    for role, t in roles.items():
-        identity = dict(t.provider.fingerprint())
-        target_infos.append(
-            TargetInfo(
-                name=t.name,
-                role=role,
-                provider=str(identity.get("provider", "?")),
-                config=redactor.deep(identity),
-            )
-        )
+    infos = {role: _target_info(role, t, redactor) for role, t in roles.items()}
+    judge_info = infos.pop("judge", None)
+    target_infos = list(infos.values())
+    generating = {role: t for role, t in roles.items() if role != "judge"}
     coverage = project_coverage(request)
     partial_line = (
         coverage_line(
@@ -204,15 +207,32 @@ async def _execute(
     try:
         if partial_line:
             log.info("%s", partial_line)
-        jobs = make_jobs(_cases(request), roles)
+        cases = _cases(request)
+        jobs = make_jobs(cases, generating)
         outcomes, stats = await run_jobs(
             jobs,
-            _distinct(roles),
+            _distinct(generating),
             store,
             redact=redactor,
             progress=make_progress(request.progress, interval=request.progress_interval),
         )
-        records = [await _record(o, redactor, leaked) for o in outcomes]
+        judge_stats = JudgeStats()
+        judge = (
+            JudgeRunner(
+                TargetJudge(roles["judge"], redactor, judge_stats, random.Random()),
+                store,
+                judge_stats,
+            )
+            if "judge" in roles
+            else None
+        )
+        if judge is not None:
+            await _warm_up_judge(roles["judge"])
+        # Scored concurrently: judged checks wait on the judge, bounded by its concurrency.
+        records = list(
+            await asyncio.gather(*(_record(o, redactor, leaked, judge) for o in outcomes))
+        )
+        pairwise = await judge_pairs(cases, records, judge)
         statistics = request.config.config.statistics
         gate = evaluate_gate(
             request.suites,
@@ -232,6 +252,10 @@ async def _execute(
             verdict=gate.verdict,
             comparisons=gate.comparisons,
             flaky=gate.flaky,
+            judge=judge_info,
+            judge_warnings=judge_warnings(roles),
+            pairwise=pairwise,
+            pairwise_summary=summarize_pairs(pairwise, seed=statistics.seed),
             stats=RunStatsInfo(
                 jobs=stats.jobs,
                 calls=stats.calls,
@@ -240,6 +264,7 @@ async def _execute(
                 errors=stats.errors,
                 duration_s=round(stats.duration_s, 3),
                 shared=stats.shared,
+                **_judge_counts(records, pairwise, judge),
             ),
             records=records,
             partial=coverage.partial,
@@ -280,12 +305,49 @@ def _distinct(roles: dict[str, RunnerTarget]) -> dict[str, RunnerTarget]:
     return {t.name: t for t in roles.values()}
 
 
+def _target_info(role: str, target: RunnerTarget, redactor: Redactor) -> TargetInfo:
+    identity = dict(target.provider.fingerprint())
+    return TargetInfo(
+        name=target.name,
+        role=role,
+        provider=str(identity.get("provider", "?")),
+        config=redactor.deep(identity),
+    )
+
+
+async def _warm_up_judge(target: RunnerTarget) -> None:
+    warm_up = getattr(target.provider, "warm_up", None)
+    if warm_up is not None:
+        log.info("loading the judge %s", target.name)
+        await warm_up()
+
+
+def _judge_counts(
+    records: Sequence[Record], pairwise: Sequence[PairwiseVerdict], judge: JudgeRunner | None
+) -> dict[str, int]:
+    skipped = sum(s.skipped for r in records for s in r.scores.values())
+    skipped += sum(2 for p in pairwise if p.error == NO_JUDGE)  # two orders each
+    if judge is None:
+        return {"judge_skipped": skipped}
+    s = judge.stats
+    return {
+        "judged": s.checks,
+        "judge_cached": s.cached,
+        "judge_calls": s.calls,
+        "judge_errors": s.errors,
+        "judge_skipped": skipped,
+    }
+
+
 async def _record(
-    outcome: JobOutcome, redact: Redactor, leaked: frozenset[tuple[str, str]] = frozenset()
+    outcome: JobOutcome,
+    redact: Redactor,
+    leaked: frozenset[tuple[str, str]] = frozenset(),
+    judge: JudgeRunner | None = None,
 ) -> Record:
     job, case, gen = outcome.job, outcome.job.case, outcome.generation
-    scores = await score_output(case, gen.text) if gen is not None else {}
-    passed = gen is not None and all(s.passed for s in scores.values())
+    scores = await score_output(case, gen.text, judge) if gen is not None else {}
+    passed = gen is not None and record_passed(list(scores.values()))
     return Record(
         suite=case.suite,
         case_id=case.id,

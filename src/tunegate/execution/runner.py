@@ -28,7 +28,16 @@ from .retry import RetryPolicy
 from .sanitize import clean_error, clean_generation
 from .store import CachedGeneration, ClaimState, Store, generation_key
 
-__all__ = ["Job", "JobOutcome", "RunStats", "RunnerTarget", "make_jobs", "run_jobs"]
+__all__ = [
+    "Called",
+    "Job",
+    "JobOutcome",
+    "RunStats",
+    "RunnerTarget",
+    "call_with_retries",
+    "make_jobs",
+    "run_jobs",
+]
 
 log = logging.getLogger("tunegate")
 
@@ -251,21 +260,66 @@ async def _wait_for_other(key: str, store: Store) -> CachedGeneration | None:
 async def _generate(
     job: Job, target: RunnerTarget, slots: asyncio.Semaphore, work: _Work
 ) -> JobOutcome:
-    """Call the provider with retries. Entered holding a slot; each later attempt takes
-    one again, and no slot is held across a back-off."""
+    """Call the provider with retries and store what it generates. Entered holding a slot."""
+    called = await call_with_retries(
+        target,
+        slots,
+        job.request,
+        redact=work.redact,
+        rng=work.rng,
+        what=f"{job.target} {job.case.id} sample {job.sample}",
+        holding_slot=True,
+    )
+    if called.generation is None:
+        return JobOutcome(job, None, called.error, False, None, called.attempts)
+    work.store.put_generation(
+        job.key,
+        target=job.target,
+        suite=job.case.suite,
+        case_id=job.case.id,
+        sample=job.sample,
+        generation=called.generation,
+        latency_s=called.latency_s,
+    )
+    return JobOutcome(job, called.generation, None, False, called.latency_s, called.attempts)
+
+
+@dataclass(frozen=True)
+class Called:
+    """What a call with retries came to: a generation, or the last error."""
+
+    generation: Generation | None
+    error: str | None
+    attempts: int
+    latency_s: float = 0.0
+
+
+async def call_with_retries(
+    target: RunnerTarget,
+    slots: asyncio.Semaphore,
+    request: GenerationRequest,
+    *,
+    redact: Redactor,
+    rng: random.Random,
+    what: str,
+    holding_slot: bool = False,
+) -> Called:
+    """Call `target` with its timeout and retries, one of its slots held per attempt and
+    none across a back-off. Generations and errors come back redacted. The judge's calls
+    take this path too, so they are bounded and retried like generations."""
     policy = target.retry
     last_error = "not attempted"
     attempt = 0
     for attempt in range(1, policy.max_attempts + 1):
         retry_after: float | None = None
-        if attempt > 1:
+        if attempt > 1 or not holding_slot:
             await slots.acquire()
         try:
             started = time.monotonic()
             try:
                 generation = clean_generation(
-                    await asyncio.wait_for(target.provider.generate(job.request), target.timeout),
-                    work.redact,
+                    await asyncio.wait_for(target.provider.generate(request), target.timeout),
+                    redact,
                 )
             except ProviderError as exc:
                 last_error, retryable, retry_after = str(exc), exc.retryable, exc.retry_after
@@ -276,36 +330,17 @@ async def _generate(
             except Exception as exc:  # a provider bug must not end the whole run
                 last_error, retryable = f"unexpected {type(exc).__name__}: {exc}", False
             else:
-                latency = time.monotonic() - started
-                work.store.put_generation(
-                    job.key,
-                    target=job.target,
-                    suite=job.case.suite,
-                    case_id=job.case.id,
-                    sample=job.sample,
-                    generation=generation,
-                    latency_s=latency,
-                )
-                return JobOutcome(job, generation, None, False, latency, attempt)
+                return Called(generation, None, attempt, time.monotonic() - started)
         finally:
             slots.release()
-        last_error = clean_error(last_error, work.redact)
+        last_error = clean_error(last_error, redact)
         if not retryable or attempt == policy.max_attempts:
             break
         if retry_after is not None and retry_after > policy.max_retry_after:
             last_error += f" (server asked to wait {retry_after:.0f}s; not waiting that long)"
             break
-        delay = policy.delay(attempt, retry_after, work.rng)
-        log.info(
-            "%s %s: %s; retry %d in %.2fs", job.target, job.case.id, last_error, attempt, delay
-        )
+        delay = policy.delay(attempt, retry_after, rng)
+        log.info("%s: %s; retry %d in %.2fs", what, last_error, attempt, delay)
         await asyncio.sleep(delay)
-    log.warning(
-        "%s %s sample %d failed after %d attempt(s): %s",
-        job.target,
-        job.case.id,
-        job.sample,
-        attempt,
-        last_error,
-    )
-    return JobOutcome(job, None, f"{last_error} (after {attempt} attempt(s))", False, None, attempt)
+    log.warning("%s failed after %d attempt(s): %s", what, attempt, last_error)
+    return Called(None, f"{last_error} (after {attempt} attempt(s))", attempt)

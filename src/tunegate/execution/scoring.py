@@ -1,38 +1,75 @@
-"""Apply each case's checks to each generation."""
+"""Apply each case's checks to each generation; judged checks go to the judge."""
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..metrics import MetricError, MetricInput, MetricResult, get_metric
+from ..metrics.judging import JudgeError, is_judged
 from ..results import CheckScore
 from ..safe_text import clean_text, shorten
 from ..suite import Case, ResolvedCheck
 
-__all__ = ["score_output", "weighted_score"]
+if TYPE_CHECKING:
+    from .judge import JudgeRunner
+
+__all__ = [
+    "NO_JUDGE",
+    "is_pairwise",
+    "metric_input",
+    "record_passed",
+    "score_output",
+    "weighted_score",
+]
+
+NO_JUDGE = "skipped: no judge configured"
 
 
-async def score_output(case: Case, output: str) -> dict[str, CheckScore]:
-    sample = MetricInput(
+def is_pairwise(metric: Any) -> bool:
+    """A check that compares base and candidate on a case: scored per pair, not per output."""
+    return bool(getattr(metric, "pairwise", False))
+
+
+def metric_input(case: Case, output: str) -> MetricInput:
+    return MetricInput(
         output=output,
         prompt=case.prompt,
         reference=case.reference,
         context=case.context,
         vars=case.vars,
     )
+
+
+async def score_output(
+    case: Case, output: str, judge: JudgeRunner | None = None
+) -> dict[str, CheckScore]:
+    sample = metric_input(case, output)
     scores: dict[str, CheckScore] = {}
     for check in case.checks:
         metric = get_metric(check.metric)
         if metric is None:  # the loader rejects unknown metrics; a plugin may have vanished
             scores[check.name] = _unscored(check, f"metric '{check.metric}' is not installed")
             continue
+        if is_pairwise(metric):
+            continue  # results.pairwise
+        if is_judged(metric) and judge is None:
+            scores[check.name] = _unscored(check, NO_JUDGE, skipped=True)
+            continue
         try:
-            result = metric.score(sample, check.args)
-            if inspect.isawaitable(result):
-                result = await result
+            if is_judged(metric):
+                assert judge is not None
+                result: Any = await judge.score(metric, sample, check.args)  # type: ignore[arg-type]
+            else:
+                result = metric.score(sample, check.args)
+                if inspect.isawaitable(result):
+                    result = await result
             if not isinstance(result, MetricResult):
                 raise MetricError(f"the metric returned {type(result).__name__}, not a result")
+        except JudgeError as exc:  # no usable verdict: an error, with the answer kept
+            scores[check.name] = _unscored(check, str(exc), raw=exc.raw)
+            continue
         except MetricError as exc:  # the metric could not score this output: said why
             scores[check.name] = _unscored(check, str(exc))
             continue
@@ -46,12 +83,15 @@ async def score_output(case: Case, output: str) -> dict[str, CheckScore]:
             passed=passed,
             threshold=check.threshold,
             weight=check.weight,
-            reason=None if passed else (clean_text(result.reason) or None),
+            # A judge's reason is worth reading either way; other metrics explain failures.
+            reason=(clean_text(result.reason) or None if is_judged(metric) or not passed else None),
         )
     return scores
 
 
-def _unscored(check: ResolvedCheck, reason: str) -> CheckScore:
+def _unscored(
+    check: ResolvedCheck, reason: str, *, skipped: bool = False, raw: str | None = None
+) -> CheckScore:
     return CheckScore(
         metric=check.metric,
         value=None,
@@ -59,6 +99,8 @@ def _unscored(check: ResolvedCheck, reason: str) -> CheckScore:
         threshold=check.threshold,
         weight=check.weight,
         reason=shorten(clean_text(reason), 500),
+        skipped=skipped,
+        judge_raw=None if raw is None else clean_text(raw),
     )
 
 
@@ -68,3 +110,8 @@ def weighted_score(scores: Sequence[CheckScore]) -> float | None:
     if not weighted or total == 0:
         return None
     return sum(v * w for v, w in weighted) / total
+
+
+def record_passed(scores: Sequence[CheckScore]) -> bool:
+    """Every check that ran passed; a skipped check (no judge) is no evidence either way."""
+    return all(s.passed for s in scores if not s.skipped)

@@ -47,7 +47,7 @@ __all__ = [
 
 log = logging.getLogger("tunegate")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # A claim lives this long unless its run renews it (every third of it); a run killed
 # with SIGKILL frees its keys for other runs within one lease.
@@ -56,6 +56,26 @@ LEASE_ENV = "TUNEGATE_LEASE_SECONDS"
 # A claim is never renewed further ahead than its holder's lease. One dated further than
 # this many of our leases (or the default's) is not a live run's: damage or a skewed clock.
 _CLAIM_HORIZON_LEASES = 10
+
+_JUDGMENTS = """CREATE TABLE IF NOT EXISTS judgments (
+        key TEXT PRIMARY KEY,
+        judge TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        verdict_json TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )"""
+_RATINGS = """CREATE TABLE IF NOT EXISTS human_ratings (
+        suite TEXT NOT NULL,
+        case_id TEXT NOT NULL,
+        role TEXT NOT NULL,
+        sample INTEGER NOT NULL,
+        check_name TEXT NOT NULL,
+        output_sha TEXT NOT NULL,
+        rater TEXT NOT NULL,
+        rating TEXT NOT NULL,
+        imported_at REAL NOT NULL,
+        PRIMARY KEY (suite, case_id, role, sample, check_name, rater)
+    )"""
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS generations (
@@ -112,6 +132,8 @@ _SCHEMA = (
         owner TEXT NOT NULL,
         expires_at REAL NOT NULL
     )""",
+    _JUDGMENTS,
+    _RATINGS,
 )
 
 # From schema N to N+1, applied in one transaction.
@@ -121,7 +143,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN pid INTEGER",
         "ALTER TABLE runs ADD COLUMN owner TEXT",
         "ALTER TABLE runs ADD COLUMN heartbeat_at REAL",
-        _SCHEMA[-1],  # claims
+        _SCHEMA[4],  # claims
     ),
     2: (
         "ALTER TABLE runs ADD COLUMN partial INTEGER",
@@ -129,6 +151,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN total_cases INTEGER",
         "ALTER TABLE runs ADD COLUMN verdict TEXT",
     ),
+    3: (_JUDGMENTS, _RATINGS),
 }
 
 # Advice for a store that is damaged, and only then: a store that cannot be opened (a
@@ -465,6 +488,73 @@ class Store:
 
     def count_generations(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+
+    # judgments: the judge's verdicts, cached like generations ---------------------
+
+    def get_judgment(self, key: str) -> dict[str, Any] | None:
+        """A stored verdict, or None; one that does not decode counts as missing."""
+        try:
+            row = self.db.execute(
+                "SELECT verdict_json FROM judgments WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            advice = _MOVE_ASIDE if _is_damage(exc) else _UNKNOWN_ACCESS
+            raise StoreError(f"cannot read the store at {self._shown}: {exc}; {advice}") from None
+        if row is None:
+            return None
+        try:
+            verdict = json.loads(row[0])
+        except (ValueError, TypeError):
+            return None
+        return verdict if isinstance(verdict, dict) else None
+
+    def put_judgment(
+        self, key: str, *, judge: str, metric: str, verdict: Mapping[str, Any]
+    ) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO judgments VALUES (?,?,?,?,?)",
+            (key, judge, metric, json.dumps(dict(verdict), ensure_ascii=False), time.time()),
+        )
+
+    def count_judgments(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM judgments").fetchone()[0])
+
+    # human ratings ----------------------------------------------------------------
+
+    def put_ratings(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Store reviewers' ratings; a second rating of the same output by the same rater
+        replaces the first. Returns how many were written."""
+        values = [
+            (
+                r["suite"],
+                r["case_id"],
+                r["role"],
+                int(r["sample"]),
+                r["check"],
+                r["output_sha"],
+                r["rater"],
+                str(r["rating"]),
+                time.time(),
+            )
+            for r in rows
+        ]
+        try:
+            with self._transaction():
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO human_ratings VALUES (?,?,?,?,?,?,?,?,?)", values
+                )
+        except sqlite3.DatabaseError as exc:
+            raise self._write_error(exc) from None
+        return len(values)
+
+    def ratings(self) -> list[dict[str, Any]]:
+        """Every stored rating, oldest first."""
+        rows = self.db.execute(
+            "SELECT suite, case_id, role, sample, check_name, output_sha, rater, rating"
+            " FROM human_ratings ORDER BY imported_at"
+        ).fetchall()
+        keys = ("suite", "case_id", "role", "sample", "check", "output_sha", "rater", "rating")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # claims --------------------------------------------------------------------
 

@@ -70,7 +70,8 @@ def _sample_value(record: Record, metric: str) -> float | None:
         # A check that definitely failed fails the sample, whatever another could not score.
         if any(s.value is not None and not s.passed for s in record.scores.values()):
             return 0.0
-        if any(s.value is None for s in record.scores.values()):
+        # A judged check skipped for want of a judge is no evidence either way.
+        if any(s.value is None and not s.skipped for s in record.scores.values()):
             return None
         return 1.0 if record.passed else 0.0
     score = record.scores.get(metric)

@@ -2,8 +2,10 @@
 
 # Each import registers that module's built-ins.
 from . import embedding as _embedding  # noqa: F401
+from . import judged_refusal as _judged_refusal  # noqa: F401
 from . import match as _match  # noqa: F401
 from . import overlap as _overlap  # noqa: F401
+from . import pairwise as _pairwise  # noqa: F401
 from . import refusal as _refusal  # noqa: F401
 from . import structure as _structure  # noqa: F401
 from . import text as _text  # noqa: F401

@@ -7,7 +7,7 @@ the refusal rate per group is a measure in its own right.
 The phrase list (`REFUSAL_PHRASES`) is matched case-insensitively, with curly apostrophes
 read as straight ones and whitespace collapsed, in the first `window` characters of the
 output: a refusal comes first, while "I can't stress enough" deep in an answer is not one.
-A judge-based refusal check is the LLM judges' part of issue 8, not this module.
+`judge_refusal` (metrics/judged_refusal.py) asks the judge instead.
 """
 
 from __future__ import annotations

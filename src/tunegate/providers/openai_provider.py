@@ -124,6 +124,13 @@ class OpenAIProvider:
             data.pop("completion_template")
         return {"provider": "openai", **data}
 
+    def openai_endpoint(self) -> tuple[str, str | None, str] | None:
+        """(base_url, key, model) for libraries that bring their own OpenAI client (ragas
+        as a judge); None in completion mode, which they cannot use."""
+        if self.options.mode != "chat":
+            return None
+        return (str(self._client.base_url), self._client.api_key, self.options.model)
+
     async def generate(self, request: GenerationRequest) -> Generation:
         import openai
 
