@@ -193,7 +193,7 @@ def test_a_newer_minor_version_is_read_without_its_new_fields(tmp_path: Path) ->
     main(["run", "--no-progress"])
     data = json.loads((tmp_path / "reports" / "latest" / "results.json").read_text())
     data["schema_version"] = "1.9"
-    data["judge"] = {"model": "x"}
+    data["judge_of_the_future"] = {"model": "x"}
     data["records"][0]["judgement"] = "fine"
     data["records"][0]["scores"]["contains"]["explanation"] = "new in 1.9"
     write(tmp_path / "new" / "results.json", json.dumps(data))

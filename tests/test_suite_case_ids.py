@@ -146,3 +146,19 @@ targets:
     result.assert_outcomes(passed=1, deselected=4)
     result = pytester.runpytest("suites/", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=5)
+
+
+def test_the_same_empty_vars_entry_twice_is_a_load_error_not_a_crash(tmp_path: Path) -> None:
+    # Found by the loader fuzz test: two identical entries differ in no variable.
+    path = write(
+        tmp_path / "s.yaml",
+        """
+        name: d
+        cases:
+          - id: f
+            prompt: hi
+            vars: [{}, {}]
+        """,
+    )
+    with pytest.raises(SuiteError, match=r"s\.yaml:5:\d+: vars lists the same values twice"):
+        load_suite(path)

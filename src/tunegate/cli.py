@@ -23,6 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
+from .cli_review import add_review_commands, run_review_command
 from .cli_training import COMMANDS as TRAINING_COMMANDS
 from .cli_training import add_training_commands, needs_config, run_training_command
 from .errors import ConfigError, SourceLocation, TunegateError
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the suite JSON Schema")
     schema.add_argument("--results", action="store_true", help="print the results.json schema")
     add_training_commands(sub, shared)
+    add_review_commands(sub, shared)
     return parser
 
 
@@ -227,6 +229,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command in TRAINING_COMMANDS:
             config = load_project_config(args.config) if needs_config(args.command) else None
             return run_training_command(args, config, _say)
+        if args.command == "review":
+            return run_review_command(args, load_project_config(args.config), _say)
         loaded = load_project_config(args.config)
         if args.command == "validate":
             return _validate(loaded, args)
@@ -393,6 +397,7 @@ def _summary(outcome: EvaluationOutcome) -> int:
         error_lines,
         gate_line,
         headline,
+        judge_lines,
         summarize_suites,
         unreachable_targets,
         verdict_of,
@@ -411,6 +416,8 @@ def _summary(outcome: EvaluationOutcome) -> int:
             f"regressed {s.regressed:>3}  improved {s.improved:>3}  gate {gate}"
         )
     for line in error_lines(results):
+        _say(line)
+    for line in judge_lines(results):
         _say(line)
     stats = results.stats
     shared = f" ({stats.shared} from a concurrent run)" if stats.shared else ""

@@ -134,12 +134,12 @@ class LoadedConfig:
             )
         return base or self.config.base, chosen
 
-    def judge(self, named: str | None) -> str | None:
+    def judge(self, named: str | None, option: str = "--judge") -> str | None:
         """The judge named on the command line, else the config's; None: judged checks are
         skipped. A name no target has is an error before any call."""
         chosen = named or self.config.judge
         if chosen is not None and chosen not in self.config.targets:
-            raise ConfigError(f"--judge: {undefined_target('judge', chosen, self.config)}")
+            raise ConfigError(f"{option}: {undefined_target('judge', chosen, self.config)}")
         return chosen
 
     @property

@@ -58,7 +58,14 @@ from .execution import EvaluationOutcome, EvaluationRequest, evaluate
 from .execution.evaluation import project_coverage
 from .gate import effective_gate, rule_ids, rule_specs
 from .paths import display_path
-from .report import CaseComparison, compare_cases, gate_line, headline, unreachable_targets
+from .report import (
+    CaseComparison,
+    compare_cases,
+    gate_line,
+    headline,
+    judge_lines,
+    unreachable_targets,
+)
 from .results import GateResult, Record, coverage_line
 from .safe_text import for_terminal, one_line
 from .suite import SUITE_SUFFIXES, Case, Suite, discover_suite_files, load_suite
@@ -84,6 +91,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tunegate", "tunegate suites")
     group.addoption("--tunegate-base", metavar="NAME", help="base target (default: config)")
     group.addoption("--tunegate-candidate", metavar="NAME", help="candidate target")
+    group.addoption(
+        "--tunegate-judge",
+        metavar="NAME",
+        help="target that scores judged checks (default: config)",
+    )
     group.addoption("--tunegate-out", metavar="DIR", help="folder for run outputs")
     group.addoption("--tunegate-label", metavar="TEXT", help="label for this run")
     group.addoption("--tunegate-config", metavar="FILE", help="tunegate.yaml to use")
@@ -718,6 +730,7 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
             progress=False if config.getoption("tunegate_no_progress") else None,
             selected=frozenset(selected),
             out_option="--tunegate-out",
+            judge=loaded.judge(config.getoption("tunegate_judge"), "--tunegate-judge"),
         )
         # Generation happens before any item runs; let its progress bar reach the terminal.
         uncaptured = capture.global_and_fixture_disabled() if capture else nullcontext()
@@ -769,6 +782,8 @@ def _summarize(tr: Any, outcome: EvaluationOutcome, partial_line: str | None) ->
             _write(tr, f"  {c.suite}::{c.case_id}  failing {', '.join(c.failing_checks)}")
         if len(regressed) > 20:
             _write(tr, f"  … and {len(regressed) - 20} more (see the report)")
+    for line in judge_lines(results):
+        _write(tr, line)
     for g in results.gate:
         _write(tr, f"gate {gate_line(g)}")
     stats = results.stats

@@ -62,6 +62,9 @@ class CheckScore(_Frozen):
     judge_raw: str | None = Field(
         None, description="The judge's raw answer when it gave no usable verdict."
     )
+    report_only: bool = Field(
+        False, description="Shown only: not part of the record's pass/fail or the pass rate."
+    )
 
 
 class Message(_Frozen):
@@ -250,7 +253,9 @@ class RunStatsInfo(_Frozen):
     judge_cached: int = Field(0, description="Of those, verdicts the store already held.")
     judge_calls: int = Field(0, description="Requests sent to the judge, retries included.")
     judge_errors: int = Field(0, description="Judged checks without a usable verdict.")
-    judge_skipped: int = Field(0, description="Judged checks skipped: no judge configured.")
+    judge_skipped: int = Field(
+        0, description="Judged checks skipped, no judge configured (a pair counts once)."
+    )
 
 
 class PairwiseVerdict(_Frozen):

@@ -38,6 +38,7 @@ from ..results import (
 from ..safe_text import one_line
 from ..stats import BootstrapSettings
 from ..suite import Case, Suite, discover_suite_files, load_suite
+from .agreement import judge_agreement
 from .judge import JudgeRunner, JudgeStats, TargetJudge
 from .judge_warnings import judge_warnings
 from .pairwise import judge_pairs, summarize_pairs
@@ -233,12 +234,20 @@ async def _execute(
             await asyncio.gather(*(_record(o, redactor, leaked, judge) for o in outcomes))
         )
         pairwise = await judge_pairs(cases, records, judge)
+        agreement = judge_agreement(
+            records,
+            store.ratings(),
+            request.suites,
+            pairwise=pairwise,
+            defaults=request.config.config.gate,
+        )
         statistics = request.config.config.statistics
         gate = evaluate_gate(
             request.suites,
             records,
             defaults=request.config.config.gate,
             settings=BootstrapSettings(resamples=statistics.resamples, seed=statistics.seed),
+            agreement=agreement,
         )
         results = Results(
             run_id=run_id,
@@ -256,6 +265,7 @@ async def _execute(
             judge_warnings=judge_warnings(roles),
             pairwise=pairwise,
             pairwise_summary=summarize_pairs(pairwise, seed=statistics.seed),
+            agreement=agreement,
             stats=RunStatsInfo(
                 jobs=stats.jobs,
                 calls=stats.calls,
@@ -326,7 +336,7 @@ def _judge_counts(
     records: Sequence[Record], pairwise: Sequence[PairwiseVerdict], judge: JudgeRunner | None
 ) -> dict[str, int]:
     skipped = sum(s.skipped for r in records for s in r.scores.values())
-    skipped += sum(2 for p in pairwise if p.error == NO_JUDGE)  # two orders each
+    skipped += sum(1 for p in pairwise if p.error == NO_JUDGE)
     if judge is None:
         return {"judge_skipped": skipped}
     s = judge.stats

@@ -21,6 +21,7 @@ from ..metrics import MetricInput, MetricResult
 from ..metrics.judging import RAW_KEPT, JudgedMetric, JudgeError
 from ..providers.base import GenerationRequest
 from ..redact import Redactor
+from ..safe_text import clean_text
 from ..suite import GenerationParams
 from .runner import RunnerTarget, call_with_retries
 from .store import Store
@@ -50,9 +51,14 @@ class TargetJudge:
         self._stats = stats
         self._rng = rng
         self._slots = asyncio.Semaphore(target.concurrency)
-        # Checks whose library calls the judge through its own client (ragas) take a slot
-        # here for the whole check, so they too stay within the judge's concurrency.
-        self.check_slots = asyncio.Semaphore(target.concurrency)
+        # Checks whose library calls the judge through its own client (ragas) hold one of
+        # the same slots for the whole check, so all judge traffic stays within the judge's
+        # concurrency. Such a check never calls `complete`, so it cannot wait on itself.
+        self.check_slots = self._slots
+
+    def note_call(self) -> None:
+        """A request a library sent the judge through its own client (ragas)."""
+        self._stats.calls += 1
 
     async def complete(
         self, messages: Sequence[Mapping[str, str]], *, max_tokens: int = 512
@@ -105,6 +111,7 @@ class JudgeRunner:
     judge: TargetJudge
     store: Store
     stats: JudgeStats = field(default_factory=JudgeStats)
+    _pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -141,23 +148,58 @@ class JudgeRunner:
         ask: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         """The judge's verdict on `content`: from the store, else `ask()`, stored as it
-        lands. Strings in a verdict are redacted; a JudgeError is redacted and re-raised."""
+        lands. The same verdict needed twice at once (base and candidate gave the same
+        answer) is asked once. Strings in a verdict are made safe and redacted; so is a
+        JudgeError, which is re-raised."""
         self.stats.checks += 1
         key = judgment_key(self.judge.identity, metric, prompt_version, content)
         cached = self.store.get_judgment(key)
         if cached is not None:
             self.stats.cached += 1
             return cached
-        redact = self.judge.redact
+        pending = self._pending.get(key)
+        if pending is not None:
+            self.stats.cached += 1
+            try:
+                return dict(await asyncio.shield(pending))
+            except JudgeError:
+                self.stats.errors += 1
+                raise
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            found = await self._ask(metric, key, ask)
+        except JudgeError as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no warning when nobody else waited
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        else:
+            future.set_result(found)
+            return found
+        finally:
+            del self._pending[key]
+
+    async def _ask(
+        self, metric: str, key: str, ask: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
         try:
             found = await ask()
         except JudgeError as exc:
             # Libraries with their own client (ragas) bring answers the runner never saw.
             self.stats.errors += 1
-            raise JudgeError(redact(str(exc)), redact.optional(exc.raw)) from None
-        found = {k: redact(v)[:RAW_KEPT] if isinstance(v, str) else v for k, v in found.items()}
+            raise JudgeError(self._safe(str(exc)), self._safe_optional(exc.raw)) from None
+        found = {k: self._safe(v)[:RAW_KEPT] if isinstance(v, str) else v for k, v in found.items()}
         self.store.put_judgment(key, judge=self.name, metric=metric, verdict=found)
         return found
+
+    def _safe(self, text: str) -> str:
+        return self.judge.redact(clean_text(text))
+
+    def _safe_optional(self, text: str | None) -> str | None:
+        return None if text is None else self._safe(text)
 
 
 def _valid(verdict: Mapping[str, Any]) -> bool:

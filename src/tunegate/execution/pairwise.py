@@ -16,7 +16,7 @@ import numpy as np
 
 from ..metrics import get_metric
 from ..metrics.judging import JudgeError
-from ..metrics.pairwise import Preference, ask_preference
+from ..metrics.pairwise import PairwiseMetric, Preference, ask_preference
 from ..results import PairwiseSummary, PairwiseVerdict, Record
 from ..safe_text import clean_text, shorten
 from ..stats import wilson_interval
@@ -118,7 +118,7 @@ async def _one_order(
         choice, reason = await ask_preference(judge.judge, prompt, first, second, criteria)
         return {"winner": choice, "reason": reason}
 
-    found = await judge.verdict("pairwise", "pairwise-1", content, ask)
+    found = await judge.verdict(PairwiseMetric.name, PairwiseMetric.prompt_version, content, ask)
     return found["winner"], str(found.get("reason", ""))
 
 

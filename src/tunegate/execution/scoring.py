@@ -83,6 +83,7 @@ async def score_output(
             passed=passed,
             threshold=check.threshold,
             weight=check.weight,
+            report_only=check.report_only,
             # A judge's reason is worth reading either way; other metrics explain failures.
             reason=(clean_text(result.reason) or None if is_judged(metric) or not passed else None),
         )
@@ -100,6 +101,7 @@ def _unscored(
         weight=check.weight,
         reason=shorten(clean_text(reason), 500),
         skipped=skipped,
+        report_only=check.report_only,
         judge_raw=None if raw is None else clean_text(raw),
     )
 
@@ -113,5 +115,6 @@ def weighted_score(scores: Sequence[CheckScore]) -> float | None:
 
 
 def record_passed(scores: Sequence[CheckScore]) -> bool:
-    """Every check that ran passed; a skipped check (no judge) is no evidence either way."""
-    return all(s.passed for s in scores if not s.skipped)
+    """Every gating check passed: a skipped check (no judge) is no evidence either way, and
+    a report-only check is shown, not counted."""
+    return all(s.passed for s in scores if not (s.skipped or s.report_only))

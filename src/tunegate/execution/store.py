@@ -549,10 +549,14 @@ class Store:
 
     def ratings(self) -> list[dict[str, Any]]:
         """Every stored rating, oldest first."""
-        rows = self.db.execute(
-            "SELECT suite, case_id, role, sample, check_name, output_sha, rater, rating"
-            " FROM human_ratings ORDER BY imported_at"
-        ).fetchall()
+        try:
+            rows = self.db.execute(
+                "SELECT suite, case_id, role, sample, check_name, output_sha, rater, rating"
+                " FROM human_ratings ORDER BY imported_at"
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            advice = _MOVE_ASIDE if _is_damage(exc) else _UNKNOWN_ACCESS
+            raise StoreError(f"cannot read the store at {self._shown}: {exc}; {advice}") from None
         keys = ("suite", "case_id", "role", "sample", "check", "output_sha", "rater", "rating")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 

@@ -67,11 +67,13 @@ def _sample_value(record: Record, metric: str) -> float | None:
     if record.error is not None:
         return None
     if metric == PASS_RATE:
+        # Report-only checks are not part of pass/fail; a judged check skipped for want of
+        # a judge is no evidence either way.
+        gating = [s for s in record.scores.values() if not (s.report_only or s.skipped)]
         # A check that definitely failed fails the sample, whatever another could not score.
-        if any(s.value is not None and not s.passed for s in record.scores.values()):
+        if any(s.value is not None and not s.passed for s in gating):
             return 0.0
-        # A judged check skipped for want of a judge is no evidence either way.
-        if any(s.value is None and not s.skipped for s in record.scores.values()):
+        if any(s.value is None for s in gating):
             return None
         return 1.0 if record.passed else 0.0
     score = record.scores.get(metric)

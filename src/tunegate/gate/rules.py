@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..results import Comparison, FlakyCase, GateResult, Record, Status
+from ..results import Agreement, Comparison, FlakyCase, GateResult, Record, Status
 from ..stats import BootstrapSettings
 from ..suite import GateSpec, Suite
 from ..suite.format import RuleScope
 from .comparisons import compare_suite
+from .judged import agreement_clears, judged_checks, reporting_only
 from .pairing import PASS_RATE, flaky_cases
 from .verdict import RuleOutcome, RuleSpec, evaluate_rules
 
@@ -179,9 +180,14 @@ def evaluate_gate(
     *,
     defaults: GateSpec | None = None,
     settings: BootstrapSettings | None = None,
+    agreement: Sequence[Agreement] = (),
 ) -> GateEvaluation:
+    """`agreement`: the judge's agreement with human ratings per (suite, judged check);
+    with the suite's `min_judge_agreement` set, a rule on a judged check below it (or
+    without ratings) reports only and does not count towards the verdict (gate/judged.py)."""
     settings = settings or BootstrapSettings()
     rows: list[GateResult] = []
+    reporting: set[int] = set()  # id() of rows that report only
     comparisons: list[Comparison] = []
     for suite in suites:
         mine = [r for r in records if r.suite == suite.name]
@@ -192,19 +198,34 @@ def evaluate_gate(
         has_base = any(r.role == "base" for r in mine)
         all_specs = rule_specs(gate)
         specs = [s for s in all_specs if has_base or s.kind == "min_pass_rate"]
+        quiet = _reporting_specs(suite, mine, all_specs, gate, agreement)
+        max_excluded = DEFAULT_MAX_EXCLUDED if gate.max_excluded is None else gate.max_excluded
         outcomes = evaluate_rules(
             suite.name,
-            specs,
+            [s for s in specs if id(s) not in quiet],
             mine,
-            max_excluded=DEFAULT_MAX_EXCLUDED if gate.max_excluded is None else gate.max_excluded,
+            max_excluded=max_excluded,
             settings=settings,
         )
+        if quiet:
+            # Holm-adjusted apart: a rule that only reports must cost the others no power.
+            reported = [s for s in specs if id(s) in quiet]
+            outcomes += evaluate_rules(
+                suite.name, reported, mine, max_excluded=max_excluded, settings=settings
+            )
+            order = {id(spec): i for i, spec in enumerate(specs)}
+            outcomes.sort(key=lambda o: order[id(o.spec)])
         if not has_base and len(specs) < len(all_specs):
             outcomes += _without_base(suite.name, all_specs)
         on_inconclusive = gate.on_inconclusive or "fail"
         # By identity: two rules may be equal in every field.
         ids = {id(spec): name for spec, name in zip(all_specs, rule_ids(all_specs), strict=True)}
-        rows += [_row(o, ids[id(o.spec)], candidate, on_inconclusive) for o in outcomes]
+        for o in outcomes:
+            row = _row(o, ids[id(o.spec)], candidate, on_inconclusive)
+            if id(o.spec) in quiet and gate.min_judge_agreement is not None:
+                row = reporting_only(row, quiet[id(o.spec)], gate.min_judge_agreement)
+                reporting.add(id(row))
+            rows.append(row)
         comparisons += compare_suite(suite.name, mine, settings)
     flaky = [
         FlakyCase(
@@ -218,12 +239,34 @@ def evaluate_gate(
         )
         for f in flaky_cases(records)
     ]
-    verdict = _verdict(rows)
+    gating = [r for r in rows if id(r) not in reporting]
+    verdict = _verdict(gating)
     let_through = verdict == "passed" or (
         verdict == "inconclusive"
-        and all(r.on_inconclusive == "warn" for r in rows if r.status == "inconclusive")
+        and all(r.on_inconclusive == "warn" for r in gating if r.status == "inconclusive")
     )
     return GateEvaluation(rows, comparisons, flaky, verdict, let_through)
+
+
+def _reporting_specs(
+    suite: Suite,
+    records: Sequence[Record],
+    specs: Sequence[RuleSpec],
+    gate: GateSpec,
+    agreement: Sequence[Agreement],
+) -> dict[int, Agreement | None]:
+    """The rules on judged checks that may not gate (by id(), with the agreement found):
+    the suite sets `min_judge_agreement` and the judge's agreement is below it or unknown."""
+    if gate.min_judge_agreement is None:
+        return {}
+    judged = judged_checks(suite, records)
+    agreed = {a.check: a for a in agreement if a.suite == suite.name}
+    return {
+        id(spec): agreed.get(spec.metric)
+        for spec in specs
+        if spec.metric in judged
+        and not agreement_clears(agreed.get(spec.metric), gate.min_judge_agreement)
+    }
 
 
 def _without_base(suite: str, specs: Sequence[RuleSpec]) -> list[RuleOutcome]:

@@ -2,6 +2,8 @@
 
 # Each import registers that module's built-ins.
 from . import embedding as _embedding  # noqa: F401
+from . import judged_deepeval as _judged_deepeval  # noqa: F401
+from . import judged_ragas as _judged_ragas  # noqa: F401
 from . import judged_refusal as _judged_refusal  # noqa: F401
 from . import match as _match  # noqa: F401
 from . import overlap as _overlap  # noqa: F401

@@ -9,6 +9,7 @@ text are passed to it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -58,6 +59,12 @@ def _load() -> Embed:
     os.environ["HF_HUB_OFFLINE"] = "1"  # the weights are local; never reach for the hub
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     folder = _model_dir()
+    # transformers draws a "Loading weights" bar on stderr: noise in the middle of a run's
+    # console output and of pytest's.
+    with contextlib.suppress(ImportError):  # without transformers, the load says why
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     if importlib.util.find_spec("sentence_transformers") is not None:
         from sentence_transformers import SentenceTransformer
 

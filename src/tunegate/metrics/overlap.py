@@ -8,6 +8,7 @@ longest common subsequence is quadratic in pure Python.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, ClassVar
 
 import sacrebleu
@@ -57,7 +58,18 @@ def _rouge(stemmer: bool) -> Any:
     # Imported here: rouge-score pulls in nltk, a second of start-up for every command.
     from rouge_score import rouge_scorer
 
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=stemmer)
+    # rouge-score logs through absl, which calls logging.basicConfig() when the root logger
+    # has no handler: every INFO record of the host process (tunegate's own included) would
+    # then print to stderr. A handler held on the root for the moment prevents that.
+    root = logging.getLogger()
+    guard = None if root.handlers else logging.NullHandler()
+    if guard is not None:
+        root.addHandler(guard)
+    try:
+        return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=stemmer)
+    finally:
+        if guard is not None:
+            root.removeHandler(guard)
 
 
 class RougeL:

@@ -9,6 +9,7 @@ from .compare import (
     unreachable_targets,
 )
 from .html import render_report, write_report
+from .judging import judge_lines
 from .markdown import render_summary, write_summary
 from .verdict import gate_line, headline, verdict_of
 
@@ -19,6 +20,7 @@ __all__ = [
     "error_lines",
     "gate_line",
     "headline",
+    "judge_lines",
     "render_report",
     "render_summary",
     "summarize_suites",

@@ -66,7 +66,11 @@ class CaseComparison:
         for r in self.candidate:
             if r.error:
                 names.append("error")
-            names.extend(n for n, s in r.scores.items() if not s.passed and n not in names)
+            names.extend(
+                n
+                for n, s in r.scores.items()
+                if not (s.passed or s.skipped or s.report_only) and n not in names
+            )
         return list(dict.fromkeys(names))
 
 
@@ -118,15 +122,16 @@ def summarize_suites(results: Results) -> list[SuiteSummary]:
 
 
 def _usable(records: Sequence[Record]) -> list[Record]:
-    """Samples that count in a pass rate: no error, every check scored, and not a case
-    found in the training data (`contaminated`), as in the gate."""
-    return [
-        r
-        for r in records
-        if r.error is None
-        and all(s.value is not None for s in r.scores.values())
-        and "contaminated" not in r.tags
-    ]
+    """Samples that count in a pass rate, as in the gate: no error, not a case found in the
+    training data (`contaminated`), and either a gating check failed or every gating check
+    scored. Skipped judged checks and report-only checks are not gating."""
+    return [r for r in records if r.error is None and "contaminated" not in r.tags and _decided(r)]
+
+
+def _decided(record: Record) -> bool:
+    gating = [s for s in record.scores.values() if not (s.skipped or s.report_only)]
+    failed = any(s.value is not None and not s.passed for s in gating)
+    return failed or all(s.value is not None for s in gating)
 
 
 def _suite_status(statuses: Sequence[str]) -> str | None:

@@ -11,6 +11,7 @@ from markupsafe import Markup
 from ..results import Results
 from ..safe_text import for_terminal
 from .compare import compare_cases, error_lines, summarize_suites
+from .judging import judge_lines
 from .plots import interval_svg
 from .verdict import verdict_of
 
@@ -67,6 +68,7 @@ def render_report(results: Results) -> str:
             cases=cases,
             targets={t.role: t for t in results.targets},
             errors=error_lines(results),
+            judge=judge_lines(results),
             verdict=verdict_of(results),
             banner=_banner(results),
             interval_svg=interval_svg,

@@ -8,6 +8,7 @@ from ..paths import display_path
 from ..results import GateResult, Results
 from ..safe_text import for_markdown
 from .compare import compare_cases, error_lines, summarize_suites
+from .judging import judge_lines
 from .plots import interval_text
 from .verdict import gate_line, headline
 
@@ -118,6 +119,9 @@ def render_summary(results: Results, report_path: Path | None = None) -> str:
             f"{f.passed}/{f.samples} passed"
             for f in results.flaky[:20]
         ]
+    judged = judge_lines(results)
+    if judged:
+        lines += ["", "Judge:"] + [f"- {_cell(line)}" for line in judged]
     errors = error_lines(results)
     if errors:
         lines += ["", "Errors:"] + [f"- {_cell(e)}" for e in errors]

@@ -30,6 +30,8 @@ class ResolvedCheck:
     args: MetricArgs
     threshold: float
     weight: float
+    # Recorded and shown, but not part of the case's pass/fail.
+    report_only: bool = False
 
 
 @dataclass(frozen=True)

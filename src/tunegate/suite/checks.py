@@ -70,6 +70,7 @@ class CheckResolver:
             args=args,
             threshold=self._threshold(source, metric),
             weight=spec.weight,
+            report_only=spec.report_only,
         )
         self._done[key] = resolved
         return resolved

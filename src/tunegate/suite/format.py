@@ -76,6 +76,11 @@ class CheckSpec(_Strict):
     )
     weight: float = Field(1.0, ge=0, description="Weight in the case's weighted score.")
     name: str | None = Field(None, description="Label in results; defaults to the metric name.")
+    report_only: bool = Field(
+        False,
+        description="Recorded and shown, but not part of the case's pass/fail (a gate rule "
+        "may still name it with `metric:`).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -188,8 +193,17 @@ class GateSpec(_Strict):
         description="Largest share of a rule's cases that may be left out (an error on base "
         "or candidate) before the rule is inconclusive; default 0.1.",
     )
+    min_judge_agreement: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Least agreement of the judge with human reviewers (Cohen's kappa of "
+        "pass/fail; raw agreement when kappa is undefined) for a rule on a judged check to "
+        "gate. Below it, or with no ratings, such a rule reports but does not gate. Unset: "
+        "judged checks gate like any other. docs/review.md",
+    )
 
-    @field_validator("min_pass_rate", "max_excluded", mode="before")
+    @field_validator("min_pass_rate", "max_excluded", "min_judge_agreement", mode="before")
     @classmethod
     def _share_fraction(cls, value: Any, info: ValidationInfo) -> Any:
         return _fraction_hint(value, str(info.field_name))

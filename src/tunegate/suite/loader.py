@@ -205,7 +205,15 @@ def _collision(
 ) -> SuiteError:
     """Two expansions of one template with the same id: at the second value, naming both."""
     (i, a), (j, b) = first, second
-    name = differing(a, b)[0]
+    names = differing(a, b)
+    if not names:
+        # `vars: [{}, {}]` or the same mapping listed twice: one case, written twice.
+        return SuiteError(
+            doc.locate((*here, "vars", j) if isinstance(case.vars, list) else (*here, "vars")),
+            f"vars lists the same values twice (entries {i + 1} and {j + 1}), so both make "
+            f"case '{case_id}'; remove the repeated entry",
+        )
+    name = names[0]
     line = doc.locate((*here, *value_path(case.vars, i, name))).line
     return SuiteError(
         doc.locate((*here, *value_path(case.vars, j, name))),

@@ -59,6 +59,10 @@ ANSI_ATTACK = "\x1b]0;TITLE\x07\x1b[2J\x1b[31mfake: gate PASSED"
 _DIRECTIVE = re.compile(r"\[\[([a-z0-9-]+)(?::(\d+))?\]\]")
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128
+
+
 @dataclass(frozen=True)
 class ServedRequest:
     path: str
@@ -108,7 +112,9 @@ class FakeOpenAIServer:
         self._arrivals: list[tuple[str, float]] = []
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        # A burst of new connections (a judge at concurrency 32) must not overflow the
+        # listen backlog (socketserver's default is 5): the client would see resets.
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
