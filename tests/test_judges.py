@@ -8,7 +8,6 @@ that check, never a pass, and never as a crash, a leak or a gate that passes on 
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -17,9 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tunegate import Results, run
 from tunegate.cli import main
 from tunegate.metrics.judging import DATA_NOTICE, RAW_KEPT
 from tunegate.testing import FakeOpenAIServer
@@ -34,7 +31,8 @@ from tunegate.testing.judges import (
 )
 from tunegate.testing.openai_server import ANSI_ATTACK
 
-from .conftest import latest_results, write
+from .conftest import latest_results
+from .judged_projects import judged_project, openai_judge, run_project, scores
 
 Responder = Callable[[str, dict[str, Any]], str]
 Check = dict[str, Any]
@@ -42,8 +40,6 @@ Check = dict[str, Any]
 REFUSES: Check = {"metric": "judge_refusal", "args": {"negate": True}}  # must not refuse
 CONTAINS: Check = {"metric": "contains", "args": {"text": "answer"}}
 PAIRWISE: Check = {"metric": "pairwise"}
-
-_modules = itertools.count()
 
 
 def judge_project(
@@ -59,61 +55,21 @@ def judge_project(
     base: str | None = "base",
     candidate: str = "cand",
 ) -> Path:
-    """A project whose base and candidate are Python functions answering each case id
-    (`answers`: case id -> (base output, candidate output)), and whose judge `j` is an
-    OpenAI-compatible target at `judge_url`. Returns the config file."""
-    module = f"judged_model_{next(_modules)}_{root.name.replace('-', '_')}"
-    table = {f"question {case}": outputs for case, outputs in answers.items()}
-    write(
-        root / f"{module}.py",
-        f"""
-        ANSWERS = {table!r}
-
-        def base(messages):
-            return ANSWERS[messages[-1]["content"]][0]
-
-        def cand(messages):
-            return ANSWERS[messages[-1]["content"]][1]
-        """,
+    """A judged project (tests/judged_projects.py) whose judge `j`, when `judge_url` is
+    given, is tried once per call unless `judge_options` say otherwise."""
+    return judged_project(
+        root,
+        answers,
+        checks,
+        judge_target=None
+        if judge_url is None
+        else openai_judge(judge_url, **{"max_attempts": 1, **(judge_options or {})}),
+        judge=judge,
+        gate=gate,
+        targets=targets,
+        base=base,
+        candidate=candidate,
     )
-    all_targets: dict[str, dict[str, Any]] = {
-        "base": {"provider": "python", "function": f"{module}:base"},
-        "cand": {"provider": "python", "function": f"{module}:cand"},
-    }
-    if judge_url is not None:
-        all_targets["j"] = {
-            "provider": "openai",
-            "base_url": judge_url,
-            "model": "judge-1",
-            "max_attempts": 1,
-            **(judge_options or {}),
-        }
-    all_targets.update(targets or {})
-    config: dict[str, Any] = {"suites": ["suites"], "out": "reports", "candidate": candidate}
-    if base is not None:
-        config["base"] = base
-    if judge is not None:
-        config["judge"] = judge
-    config["targets"] = all_targets
-    write(root / "tunegate.yaml", yaml.safe_dump(config, sort_keys=False))
-    suite: dict[str, Any] = {
-        "name": "judged",
-        "gate": gate or {"min_pass_rate": 0.0},
-        "cases": [
-            {"id": case, "prompt": f"question {case}", "checks": list(checks)} for case in answers
-        ],
-    }
-    write(root / "suites" / "judged.yaml", yaml.safe_dump(suite, sort_keys=False))
-    return root / "tunegate.yaml"
-
-
-def run_project(config: Path, **options: Any) -> Results:
-    return run(config=config, **options).results
-
-
-def scores(results: Results, check: str = "judge_refusal") -> dict[tuple[str, str], Any]:
-    """(case id, role) -> that check's CheckScore."""
-    return {(r.case_id, r.role): r.scores[check] for r in results.records}
 
 
 class Recorder:

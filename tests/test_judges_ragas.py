@@ -8,7 +8,6 @@ and answers what they ask, from the texts tunegate fenced in that input.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import threading
@@ -18,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 pytest.importorskip("ragas")
 
-from tunegate import Results, SuiteError, run
+from tunegate import SuiteError
 from tunegate.metrics.judging import DATA_NOTICE
 from tunegate.testing import FakeOpenAIServer
 
-from .conftest import write
+from .judged_projects import judged_project, run_project, scores
+from .judged_projects import openai_judge as shared_openai_judge
 
 Check = dict[str, Any]
 
@@ -41,7 +40,6 @@ VERDICTS = "judge the faithfulness of a series of statements"
 FAITHFUL: Check = {"metric": "faithfulness"}
 CORRECT: Check = {"metric": "answer_correctness"}
 
-_modules = itertools.count()
 _FENCE = re.compile(r"<<<([A-Z_]+)-([0-9a-f]{8})\n(.*?)\n\1-\2>>>", re.DOTALL)
 
 
@@ -124,60 +122,11 @@ def judge_project(
     *,
     case_fields: dict[str, Any] | None = None,
 ) -> Path:
-    """A project whose base and candidate are Python functions answering each case
-    (`answers`: case id -> (base output, candidate output)) and whose judge `j` is the
-    target `judge`. Returns the config file."""
-    module = f"ragas_model_{next(_modules)}"
-    table = {f"question {case}": outputs for case, outputs in answers.items()}
-    write(
-        root / f"{module}.py",
-        f"""
-        ANSWERS = {table!r}
-
-        def base(messages):
-            return ANSWERS[messages[-1]["content"]][0]
-
-        def cand(messages):
-            return ANSWERS[messages[-1]["content"]][1]
-
-        def judge(messages):
-            return '{{"statements": []}}'
-        """,
-    )
-    targets = {
-        "base": {"provider": "python", "function": f"{module}:base"},
-        "cand": {"provider": "python", "function": f"{module}:cand"},
-        "j": {k: (f"{module}:judge" if v == "@judge" else v) for k, v in judge.items()},
-    }
-    config = {
-        "suites": ["suites"],
-        "out": "reports",
-        "base": "base",
-        "candidate": "cand",
-        "judge": "j",
-        "targets": targets,
-    }
-    write(root / "tunegate.yaml", yaml.safe_dump(config, sort_keys=False))
-    cases = [
-        {"id": case, "prompt": f"question {case}", **(case_fields or {}), "checks": list(checks)}
-        for case in answers
-    ]
-    suite = {"name": "judged", "gate": {"min_pass_rate": 0.0}, "cases": cases}
-    write(root / "suites" / "judged.yaml", yaml.safe_dump(suite, sort_keys=False))
-    return root / "tunegate.yaml"
+    return judged_project(root, answers, checks, judge_target=judge, case_fields=case_fields)
 
 
 def openai_judge(srv: FakeOpenAIServer, **options: Any) -> dict[str, Any]:
-    return {"provider": "openai", "base_url": srv.base_url, "model": "judge-1", **options}
-
-
-def run_project(config: Path) -> Results:
-    return run(config=config).results
-
-
-def scores(results: Results, check: str) -> dict[tuple[str, str], Any]:
-    """(case id, role) -> that check's CheckScore."""
-    return {(r.case_id, r.role): r.scores[check] for r in results.records}
+    return shared_openai_judge(srv.base_url, **options)
 
 
 POLICY = "Returns are free within 30 days. Tents carry a two year warranty."
