@@ -47,6 +47,9 @@ class TargetJudge:
     ) -> None:
         self.target = target
         self.identity: Mapping[str, Any] = dict(target.provider.fingerprint())
+        # For libraries that call the judge through their own client (ragas).
+        self.timeout = target.timeout
+        self.max_attempts = target.retry.max_attempts
         self.redact = redact
         self._stats = stats
         self._rng = rng

@@ -19,7 +19,8 @@ from ..metrics.judging import JudgeError
 from ..metrics.pairwise import PairwiseMetric, Preference, ask_preference
 from ..results import PairwiseSummary, PairwiseVerdict, Record
 from ..safe_text import clean_text, shorten
-from ..stats import wilson_interval
+from ..stats import z_for
+from ..stats.intervals import wilson_at
 from ..suite import Case
 from .judge import JudgeRunner
 from .scoring import NO_JUDGE, is_pairwise
@@ -180,7 +181,8 @@ def _win_rate_interval(judged: list[PairwiseVerdict], seed: int) -> list[float] 
     if np.all(values == values[0]):
         # No spread: the bootstrap would claim a zero-width interval. Wilson's interval on
         # the same share says what so few cases can and cannot show.
-        low, high = wilson_interval(round(float(values.sum())), int(values.size))
+        # The closed form takes the share as it is (ties count a half, so not rounded).
+        low, high = wilson_at(float(values.sum()), int(values.size), z_for(0.95))
         return [low, high]
     result = bootstrap(
         (values,),

@@ -4,10 +4,11 @@ ragas calls the judge through an `AsyncOpenAI` client of its own (with instructo
 the answers), so these metrics need a judge served over the OpenAI chat API (a target with
 `provider: openai` in chat mode); any other judge makes the check an error saying so.
 Each check holds one of the judge's concurrency slots for all its calls, so ragas stays
-within the judge target's `concurrency`; the target's timeout, retries and call count do
-not apply to ragas's own client (it retries twice, honouring Retry-After, and times out
-after `REQUEST_TIMEOUT_S`). A failed or unreadable answer makes the check an error with
-the judge's raw answer kept when instructor has it; answers are redacted by the runner.
+within the judge target's `concurrency`; ragas's own client takes the target's `timeout`
+per request and its `max_attempts` (as 1 + retries, honouring Retry-After), and its
+requests are counted as the judge's calls. A failed or unreadable answer makes the check an
+error with the judge's raw answer kept when instructor has it; answers are redacted by the
+runner.
 
 Every text the judge sees (the case's prompt, the output, the context, the reference) is
 fenced by `as_data`, and a system message says fenced text is data, never instructions.
@@ -85,7 +86,7 @@ _RAGAS = _library_version()
 # ragas LLMs by event loop, then endpoint: an AsyncOpenAI client's connections belong to
 # the loop that opened them, and a process may run several runs, each in its own loop.
 # Those of closed loops are dropped (a client holds its loop, so weak keys would not be).
-_LLMS: dict[asyncio.AbstractEventLoop, dict[tuple[str, str, str], Any]] = {}
+_LLMS: dict[asyncio.AbstractEventLoop, dict[tuple[str, str, str, float, int], Any]] = {}
 
 
 # Who counts the requests of the check running in this task (the judge's `note_call`).
@@ -106,8 +107,10 @@ def _ragas_llm(llm: JudgeLLM) -> Any:
     if endpoint is None:
         raise MetricError(NOT_OPENAI)
     base_url, api_key, model = endpoint
+    timeout = float(getattr(llm, "timeout", REQUEST_TIMEOUT_S))
+    retries = max(0, int(getattr(llm, "max_attempts", MAX_RETRIES + 1)) - 1)
     # Never None: the SDK would read OPENAI_API_KEY and send it to this base_url.
-    key = (base_url, api_key or "not-needed", model)
+    key = (base_url, api_key or "not-needed", model, timeout, retries)
     for closed in [loop for loop in _LLMS if loop.is_closed()]:
         del _LLMS[closed]
     cached = _LLMS.setdefault(asyncio.get_running_loop(), {})
@@ -123,8 +126,8 @@ def _ragas_llm(llm: JudgeLLM) -> Any:
         client = AsyncOpenAI(
             base_url=base_url,
             api_key=key[1],
-            max_retries=MAX_RETRIES,
-            timeout=REQUEST_TIMEOUT_S,
+            max_retries=retries,
+            timeout=timeout,
             http_client=http,
         )
         cached[key] = llm_factory(

@@ -104,6 +104,19 @@ def as_data(label: str, text: str) -> str:
 _FENCE_LIKE = re.compile(r"<<<|>>>")
 
 
+class _RepeatedKey(Exception):
+    pass
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _RepeatedKey(repr(key))
+        seen[key] = value
+    return seen
+
+
 def parse_json_verdict(raw: str) -> dict[str, Any]:
     """The judge's answer as a JSON object: the whole answer, else the one object inside a
     Markdown code block or between the first `{` and the last `}`. JudgeError otherwise."""
@@ -117,7 +130,10 @@ def parse_json_verdict(raw: str) -> dict[str, Any]:
         candidates.append(text[start : end + 1])
     for candidate in candidates:
         try:
-            value = json.loads(candidate)
+            value = json.loads(candidate, object_pairs_hook=_no_repeated_keys)
+        except _RepeatedKey as exc:
+            # {"refusal": true, "refusal": false} says two things: no usable verdict.
+            raise JudgeError(f"the judge's answer gives {exc} twice", raw) from None
         except ValueError:
             continue
         if isinstance(value, dict):

@@ -179,8 +179,13 @@ def error_lines(results: Results, limit: int = 5) -> list[str]:
 
 
 def unreachable_targets(results: Results) -> list[str]:
-    """Targets whose every generation failed in this run."""
+    """Targets whose every generation failed in this run, and the judge when it gave no
+    verdict at all (every one it was asked for failed): a verdict without it means nothing."""
     by_target: dict[str, list[bool]] = defaultdict(list)
     for r in results.records:
         by_target[r.target].append(r.error is not None)
-    return sorted(t for t, failed in by_target.items() if failed and all(failed))
+    dead = sorted(t for t, failed in by_target.items() if failed and all(failed))
+    stats = results.stats
+    if results.judge is not None and stats.judged and stats.judge_errors >= stats.judged:
+        dead.append(f"the judge {results.judge.name}")
+    return dead

@@ -38,9 +38,26 @@ def judge_lines(results: Results) -> list[str]:
         f"{stats.judge_calls} judge call(s), {stats.judge_errors} without a usable verdict"
     )
     lines += [f"warning: {w}" for w in results.judge_warnings]
+    first_error = _first_judge_error(results) if stats.judge_errors else None
+    if first_error:
+        lines.append(f"judge error (first of {stats.judge_errors}): {first_error}")
     lines += [pairwise_line(s) for s in results.pairwise_summary]
     lines += [agreement_line(a) for a in results.agreement]
     return lines
+
+
+def _first_judge_error(results: Results) -> str | None:
+    from ..metrics import get_metric
+    from ..metrics.judging import is_judged
+
+    for r in results.records:
+        for name, s in r.scores.items():
+            if s.value is None and not s.skipped and is_judged(get_metric(s.metric)):
+                return f"{r.suite}/{name} on {r.case_id}: {s.reason}"
+    for p in results.pairwise:
+        if p.winner is None and p.error and not p.error.startswith("skipped"):
+            return f"{p.suite}/{p.check} on {p.case_id}: {p.error}"
+    return None
 
 
 def _skipped_checks(results: Results) -> list[str]:

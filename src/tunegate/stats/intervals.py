@@ -14,7 +14,7 @@ import math
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
-__all__ = ["newcombe_paired_interval", "wilson_interval"]
+__all__ = ["newcombe_paired_interval", "wilson_at", "wilson_interval"]
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -23,6 +23,11 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         return 0.0, 1.0
     low, high = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
     return float(low), float(high)
+
+
+def wilson_at(successes: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson's interval at `z` for a share that may be fractional (ties counted as half)."""
+    return _wilson_z(successes, n, z)
 
 
 def _wilson_z(successes: float, n: float, z: float) -> tuple[float, float]:
