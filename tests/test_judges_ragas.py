@@ -246,8 +246,9 @@ def test_a_failing_judge_server_is_a_check_error(tmp_path: Path) -> None:
             tmp_path, answers, openai_judge(srv), [FAITHFUL], case_fields={"context": POLICY}
         )
         results = run_project(config)
-        # ragas's client tried three times (two retries), then gave up.
-        assert srv.served(status=500) == 3
+        # ragas's client tried as often as the judge target allows (max_attempts, 5 by
+        # default), then gave up.
+        assert srv.served(status=500) == 5
 
     got = scores(results, "faithfulness")
     assert got["q1", "base"].value is None and got["q1", "base"].passed is False
