@@ -66,6 +66,11 @@ class CheckScore(_Frozen):
         False, description="Shown only: not part of the record's pass/fail or the pass rate."
     )
 
+    @property
+    def gating(self) -> bool:
+        """Part of the record's pass/fail: not skipped for want of a judge, not report-only."""
+        return not (self.skipped or self.report_only)
+
 
 class Message(_Frozen):
     role: str

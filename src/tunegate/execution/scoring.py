@@ -117,4 +117,4 @@ def weighted_score(scores: Sequence[CheckScore]) -> float | None:
 def record_passed(scores: Sequence[CheckScore]) -> bool:
     """Every gating check passed: a skipped check (no judge) is no evidence either way, and
     a report-only check is shown, not counted."""
-    return all(s.passed for s in scores if not (s.skipped or s.report_only))
+    return all(s.passed for s in scores if s.gating)

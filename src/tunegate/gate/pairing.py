@@ -69,7 +69,7 @@ def _sample_value(record: Record, metric: str) -> float | None:
     if metric == PASS_RATE:
         # Report-only checks are not part of pass/fail; a judged check skipped for want of
         # a judge is no evidence either way.
-        gating = [s for s in record.scores.values() if not (s.report_only or s.skipped)]
+        gating = [s for s in record.scores.values() if s.gating]
         # A check that definitely failed fails the sample, whatever another could not score.
         if any(s.value is not None and not s.passed for s in gating):
             return 0.0

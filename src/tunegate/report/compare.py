@@ -67,9 +67,7 @@ class CaseComparison:
             if r.error:
                 names.append("error")
             names.extend(
-                n
-                for n, s in r.scores.items()
-                if not (s.passed or s.skipped or s.report_only) and n not in names
+                n for n, s in r.scores.items() if s.gating and not s.passed and n not in names
             )
         return list(dict.fromkeys(names))
 
@@ -129,7 +127,7 @@ def _usable(records: Sequence[Record]) -> list[Record]:
 
 
 def _decided(record: Record) -> bool:
-    gating = [s for s in record.scores.values() if not (s.skipped or s.report_only)]
+    gating = [s for s in record.scores.values() if s.gating]
     failed = any(s.value is not None and not s.passed for s in gating)
     return failed or all(s.value is not None for s in gating)
 
