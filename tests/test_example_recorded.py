@@ -6,11 +6,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tunegate import load_results
 from tunegate.cli import main
 from tunegate.metrics import get_metric
 from tunegate.metrics.judging import is_judged
+from tunegate.testing import FakeOpenAIServer
+from tunegate.testing.judges import Recorder, fair
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "recorded"
 
@@ -56,3 +59,53 @@ def test_the_recorded_example_scores_every_family_and_skips_the_judged_checks(
     assert results.verdict == "passed"
     candidate = [r for r in results.records if r.role == "candidate"]
     assert all(r.passed for r in candidate)
+
+
+# instructor, under ragas, warns about its own deprecated modes on every call.
+@pytest.mark.filterwarnings("ignore:FUNCTIONS is deprecated:DeprecationWarning")
+def test_the_recorded_example_judged_by_the_fair_judge_has_a_verdict_on_every_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("deepeval")
+    pytest.importorskip("ragas")
+    project = tmp_path / "recorded"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("reports"))
+    judge = Recorder(fair)
+    with FakeOpenAIServer(responder=judge) as srv:
+        # As the example's tunegate.yaml says to: a judge named and defined.
+        config = yaml.safe_load((project / "tunegate.yaml").read_text())
+        config["judge"] = "grader"
+        config["targets"]["grader"] = {
+            "provider": "openai",
+            "base_url": srv.base_url,
+            "model": "qwen2.5-14b-instruct",
+        }
+        (project / "tunegate.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        monkeypatch.chdir(project)
+        assert main(["run", "--no-progress"]) == 0
+
+    results = load_results(project / "reports" / "latest")
+    judged = [
+        s for r in results.records for s in r.scores.values() if is_judged(get_metric(s.metric))
+    ]
+    assert {s.metric for s in judged} >= FAMILIES["judged"]
+    assert results.stats.judge_errors == 0 and results.stats.judge_skipped == 0
+    assert all(s.value is not None and not s.skipped for s in judged), judged
+    assert [(p.winner, p.error) for p in results.pairwise] == [("candidate", None)]
+    # Every kind of question the judged metrics ask reached the fair judge and was answered.
+    for asked in (
+        "concise evaluation steps",  # geval
+        "Evaluation Steps:",
+        "generate a list of OPINIONS",  # bias, toxicity
+        "provide an overall reason",
+        "Break down each sentence",  # faithfulness
+        "Decompose and break down",  # answer_correctness
+        "judge the faithfulness of a series of statements",
+        "Does the answer refuse the request?",  # judge_refusal
+        "Which answer better meets the criteria?",  # pairwise
+    ):
+        assert judge.prompts(asked), asked
+    # Its verdicts read as the example means: the fine-tune passes every case, the base not.
+    candidate = [r for r in results.records if r.role == "candidate"]
+    assert all(r.passed for r in candidate)
+    assert results.verdict == "passed"

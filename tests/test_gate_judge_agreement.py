@@ -8,14 +8,18 @@ from pathlib import Path
 import pytest
 
 from tunegate.errors import SuiteError
-from tunegate.execution.agreement import judge_agreement, output_sha
+from tunegate.execution.agreement import encode_rating, judge_agreement, output_sha
 from tunegate.gate import evaluate_gate
-from tunegate.results import Agreement, CheckScore, Record
+from tunegate.gate.judged import MIN_JUDGE_RATINGS
+from tunegate.report import gate_line, render_report, render_summary
+from tunegate.report.judging import agreement_line
+from tunegate.results import Agreement, CheckScore, GateResult, Message, Record
 from tunegate.stats import BootstrapSettings
 from tunegate.suite import GateSpec, Suite, load_suite
 from tunegate.suite.format import NoRegressionRule
 
 from .conftest import write
+from .review_runs import results_of
 
 SETTINGS = BootstrapSettings(resamples=2000, seed=1)
 JUDGED = "judged"  # a judge_refusal check, named
@@ -98,8 +102,13 @@ def test_without_ratings_a_judged_rule_reports_but_does_not_gate() -> None:
     result = evaluate(GateSpec(no_regression=ON_JUDGED, min_judge_agreement=0.6), [])
     row = result.rows[0]
     assert row.status == "inconclusive" and row.on_inconclusive == "warn" and not row.passed
-    assert row.detail.startswith("reports only, does not gate: no human ratings of the judged")
-    assert "min_judge_agreement 0.6" in row.detail
+    assert not row.gating
+    assert row.detail.startswith(
+        "reports only (no human ratings of the judged check 'judged' match this run's "
+        "outputs), does not gate: min_judge_agreement 0.6 needs at least 30 rated outputs; "
+        "rate its outputs: tunegate review export, then review import; on its own the rule "
+        "would fail: regressed beyond"
+    )
     # The rule's own finding and its statistic are kept.
     assert "on its own the rule would fail: regressed beyond" in row.detail
     assert row.value == pytest.approx(-0.5) and row.ci is not None
@@ -121,13 +130,15 @@ def test_agreement_at_or_above_the_bar_lets_the_rule_gate() -> None:
         result = evaluate(gate, [agreement(kappa)])
         assert result.rows[0].status == "failed" and not result.gate_passed
         assert not result.rows[0].detail.startswith("reports only")
+        assert result.rows[0].gating
 
 
 def test_agreement_below_the_bar_reports_only_and_says_the_kappa() -> None:
     gate = GateSpec(no_regression=ON_JUDGED, min_judge_agreement=0.6)
     result = evaluate(gate, [agreement(0.41, n=30)])
     row = result.rows[0]
-    assert row.status == "inconclusive" and result.gate_passed
+    assert row.status == "inconclusive" and result.gate_passed and not row.gating
+    assert row.detail.startswith("reports only (judge agreement 0.41 below 0.6), does not gate")
     assert "at kappa 0.41 over 30 rated output(s), below min_judge_agreement 0.6" in row.detail
 
 
@@ -196,7 +207,7 @@ def test_the_project_default_applies_where_the_suite_sets_none() -> None:
 
 
 def test_judge_agreement_gating_matches_the_gate() -> None:
-    records = regressed_on_the_judged_check(n=10, regressed=5)
+    records = regressed_on_the_judged_check(n=20, regressed=10)
     gate = GateSpec(no_regression=ON_JUDGED, min_judge_agreement=0.6)
     # People agree with the judge on every output but one.
     ratings = []
@@ -218,7 +229,7 @@ def test_judge_agreement_gating_matches_the_gate() -> None:
         )
     found = judge_agreement(records, ratings, [suite(gate)])
     judged = next(a for a in found if a.check == JUDGED)
-    assert judged.n == 20 and judged.raw_agreement == pytest.approx(0.95)
+    assert judged.n == 40 and judged.raw_agreement == pytest.approx(0.975)
     assert judged.kappa is not None and judged.kappa > 0.6 and judged.gating
     bar = judge_agreement(
         records, ratings, [suite(gate.model_copy(update={"min_judge_agreement": 0.95}))]
@@ -246,3 +257,130 @@ def test_the_suite_file_takes_min_judge_agreement(tmp_path: Path) -> None:
     write(tmp_path / "s.yaml", body.format(value=1.5))
     with pytest.raises(SuiteError, match="min_judge_agreement"):
         load_suite(suite_file)
+
+
+# At least MIN_JUDGE_RATINGS rated outputs, a `gating` field, and every door saying so ----
+
+
+def _ratings(records: list[Record], *, sha_of: str = "") -> list[dict[str, object]]:
+    """People who agree with the judge on every output (of `sha_of` + the output's text)."""
+    return [
+        {
+            "suite": "s",
+            "case_id": r.case_id,
+            "role": r.role,
+            "sample": 0,
+            "check": JUDGED,
+            "output_sha": output_sha(sha_of + (r.output or "")),
+            "rater": "ann",
+            "rating": encode_rating("pass" if r.scores[JUDGED].passed else "fail", None),
+        }
+        for r in records
+    ]
+
+
+@pytest.mark.parametrize("n", [1, 2, MIN_JUDGE_RATINGS - 1])
+def test_too_few_ratings_report_only_whatever_their_agreement(n: int) -> None:
+    gate = GateSpec(no_regression=ON_JUDGED, min_judge_agreement=0.6)
+    result = evaluate(gate, [agreement(1.0, n=n, raw=1.0)])
+    row = result.rows[0]
+    assert not row.gating and row.status == "inconclusive" and result.gate_passed
+    assert row.detail.startswith(
+        f"reports only (judge agreement on 'judged' rests on {n} rated output(s), fewer than "
+        f"the {MIN_JUDGE_RATINGS} min_judge_agreement needs), does not gate"
+    )
+    assert evaluate(gate, [agreement(1.0, n=MIN_JUDGE_RATINGS)]).rows[0].gating
+
+
+def test_two_perfect_ratings_do_not_unlock_gating() -> None:
+    records = regressed_on_the_judged_check()
+    gate = GateSpec(no_regression=ON_JUDGED, min_judge_agreement=0.6)
+    two = [r for r in records if r.case_id in ("c0", "c30") and r.role == "candidate"]
+    (found,) = judge_agreement(records, _ratings(two), [suite(gate)])
+    assert found.n == 2 and found.kappa == 1.0 and not found.gating
+    result = evaluate(gate, [found])
+    assert not result.rows[0].gating and result.verdict == "passed"
+    assert MIN_JUDGE_RATINGS == 30
+    docs = (Path(__file__).parents[1] / "docs" / "review.md").read_text(encoding="utf-8")
+    assert f"at least {MIN_JUDGE_RATINGS} rated outputs" in docs
+
+
+def test_a_gate_row_of_an_older_file_gates() -> None:
+    row = GateResult(suite="s", rule="min_pass_rate", target="c", value=1.0, threshold=1.0,
+                     passed=True, detail="d")  # fmt: skip
+    assert row.gating
+    assert GateResult.model_validate({**row.model_dump(), "gating": False}).gating is False
+    assert (
+        "gating"
+        not in GateResult.model_validate(
+            {k: v for k, v in row.model_dump().items() if k != "gating"}
+        ).model_fields_set
+    )
+
+
+def test_every_door_says_a_rule_reports_only() -> None:
+    gate = GateSpec(no_regression=[ON_JUDGED, NoRegressionRule(metric=RULE, margin=0.3)],
+                    min_judge_agreement=0.6)  # fmt: skip
+    found = [agreement(0.41, n=40)]
+    result = evaluate(gate, found)
+    reporting, gating = result.rows
+    assert not reporting.gating and gating.gating
+    asked = [Message(role="user", content="q")]  # the report shows each case's prompt
+    records = [r.model_copy(update={"prompt": asked}) for r in regressed_on_the_judged_check()]
+    results = results_of(records, pairs=()).model_copy(
+        update={"gate": result.rows, "agreement": found, "verdict": result.verdict}
+    )
+    words = "reports only (judge agreement 0.41 below 0.6)"
+    assert words in gate_line(reporting)
+    summary = render_summary(results)
+    assert "| s | no\\_regression:judged | reports only |" in summary
+    assert "| s | no\\_regression:phrase | pass |" in summary
+    assert words in summary
+    html = render_report(results)
+    assert ">reports only</span>" in html and words in html
+
+
+def test_a_judged_check_without_ratings_says_it_does_not_gate() -> None:
+    none = Agreement(suite="s", check=JUDGED, n=0, raw_agreement=None, kappa=None)
+    assert "does not gate" not in agreement_line(none)  # no minimum: it gates
+    line = agreement_line(none.model_copy(update={"gating": False}))
+    assert line == (
+        "agreement s/judged: no human ratings yet (tunegate review export); reports only, "
+        "does not gate: min_judge_agreement needs at least 30 rated outputs"
+    )
+    few = agreement(1.0, n=3).model_copy(update={"gating": False})
+    assert agreement_line(few).endswith(
+        "reports only, does not gate: min_judge_agreement needs at least 30 rated outputs"
+    )
+    low = agreement(0.2, n=40).model_copy(update={"gating": False})
+    assert agreement_line(low).endswith("below min_judge_agreement: reports only, does not gate")
+
+
+def test_stale_ratings_are_counted_and_said() -> None:
+    records = regressed_on_the_judged_check()
+    gate = GateSpec(no_regression=ON_JUDGED, min_judge_agreement=0.6)
+    candidates = [r for r in records if r.role == "candidate"]
+    bases = [r for r in records if r.role == "base"]
+    # The candidate's outputs were rated as another text: the model changed since.
+    ratings = _ratings(bases) + _ratings(candidates, sha_of="old: ")
+    (found,) = judge_agreement(records, ratings, [suite(gate)])
+    assert found.n == 40 and found.stale == 40 and found.gating
+    line = agreement_line(found)
+    assert line.endswith(
+        "; 40 rated output(s) left out: they changed since they were rated (rate the new "
+        "outputs: tunegate review export)"
+    )
+    # Every rating stale: no output counts, and the gate says why.
+    (gone,) = judge_agreement(records, _ratings(records, sha_of="old: "), [suite(gate)])
+    assert gone.n == 0 and gone.stale == 80 and not gone.gating
+    assert agreement_line(gone).startswith(
+        "agreement s/judged: no human ratings match this run's outputs; reports only"
+    )
+    row = evaluate(gate, [gone]).rows[0]
+    assert row.detail.startswith(
+        "reports only (no human ratings of the judged check 'judged' match this run's outputs; "
+        "80 rated output(s) left out: they changed since they were rated), does not gate"
+    )
+    # A rating of the current text alongside an old one counts; the old one is not stale.
+    (both,) = judge_agreement(records, _ratings(records) + ratings, [suite(gate)])
+    assert both.n == 80 and both.stale == 0

@@ -54,6 +54,12 @@ def test_first_contact_then_a_free_rerun(tmp_path: Path) -> None:
     assert re.search(r"^=+ tunegate =+$", first.stdout, re.MULTILINE)
     assert "report: reports/" in first.stdout
     assert (tmp_path / "reports" / "latest" / "report.html").is_file()
+    # The bias audit of the fairness probe: each value before and after, and its rule.
+    changes = [c for c in results.bias.changes if c.suite == "fairness"]
+    assert {c.metric for c in changes} == {"pass", "refusal", "length", "sentiment"}
+    assert all(c.units == 10 and c.ci is not None for c in changes)
+    assert "bias audit:" in first.stdout
+    assert "no_bias_increase:pass@customers" in {g.id for g in results.gate}
 
     second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert second.returncode == first.returncode

@@ -9,6 +9,7 @@ that check, never a pass, and never as a crash, a leak or a gate that passes on 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,8 +18,11 @@ from typing import Any
 
 import pytest
 
+from tunegate import SuiteError
 from tunegate.cli import main
+from tunegate.metrics import MetricArgs, MetricInput, MetricResult, register_metric
 from tunegate.metrics.judging import DATA_NOTICE, RAW_KEPT
+from tunegate.suite import load_suite
 from tunegate.testing import FakeOpenAIServer
 from tunegate.testing.judges import (
     always_first,
@@ -31,7 +35,7 @@ from tunegate.testing.judges import (
 )
 from tunegate.testing.openai_server import ANSI_ATTACK
 
-from .conftest import latest_results
+from .conftest import latest_results, write
 from .judged_projects import judged_project, openai_judge, run_project, scores
 
 Responder = Callable[[str, dict[str, Any]], str]
@@ -564,3 +568,91 @@ def test_a_lone_surrogate_in_a_reason_is_stored_as_clean_text(tmp_path: Path) ->
         assert verdict.value == 1.0, verdict.reason
         assert verdict.reason == "half an emoji \ufffd in the reason"
     assert rerun.stats.judge_cached == 2
+
+
+# -- inputs a judged check needs --------------------------------------------------------
+
+
+def test_faithfulness_on_a_case_without_context_is_a_load_error_at_the_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It used to load, then fail every output at run time: an error per check, every run.
+    judged_project(tmp_path, HELPFUL, [{"metric": "faithfulness"}], judge_target=None, judge=None)
+    assert main(["run", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"suites/judged\.yaml:\d+:\d+: faithfulness has no context", err), err
+    assert "give the case a context" in err
+    assert "Traceback" not in err
+
+
+def test_faithfulness_from_the_defaults_names_the_case_without_context(tmp_path: Path) -> None:
+    write(
+        tmp_path / "suites" / "s.yaml",
+        """
+        name: s
+        defaults:
+          checks: [{metric: faithfulness}]
+        cases:
+          - {id: grounded, prompt: p, context: Returns are free.}
+          - {id: blank, prompt: p, context: "  "}
+        """,
+    )
+    with pytest.raises(SuiteError) as caught:
+        load_suite(tmp_path / "suites" / "s.yaml")
+    # At the defaults' check (line 3), naming the case that has no usable context.
+    assert str(caught.value).startswith("suites/s.yaml:3:")
+    assert "case 'blank' has none" in str(caught.value)
+    write(
+        tmp_path / "suites" / "s.yaml",
+        "name: s\ndefaults:\n  checks: [{metric: faithfulness}]\n"
+        "cases:\n  - {id: grounded, prompt: p, context: Returns are free.}\n",
+    )
+    assert [c.id for c in load_suite(tmp_path / "suites" / "s.yaml").cases] == ["grounded"]
+
+
+def test_an_args_override_may_take_the_context_and_one_for_the_reference_still_works(
+    tmp_path: Path,
+) -> None:
+    # The loader passes the context only to overrides that declare it, so a plugin's
+    # override written for the reference alone keeps loading.
+    seen: list[tuple[str | None, str | None]] = []
+
+    class NeedsBoth(MetricArgs):
+        def missing_input(self, *, reference: str | None, context: str | None = None) -> str | None:
+            seen.append((reference, context))
+            return None
+
+    class ReferenceOnly(MetricArgs):
+        def missing_input(self, *, reference: str | None) -> str | None:
+            seen.append((reference, "-"))
+            return None
+
+    class Probe:
+        name = "probe_both"
+        args_model = NeedsBoth
+        default_threshold = 0.5
+        description = "test"
+
+        def score(self, sample: MetricInput, args: Any) -> MetricResult:
+            return MetricResult(1.0)
+
+    class ProbeReference(Probe):
+        name = "probe_reference"
+        args_model = ReferenceOnly
+
+    register_metric(Probe())
+    register_metric(ProbeReference())
+    write(
+        tmp_path / "s.yaml",
+        """
+        name: s
+        cases:
+          - id: a
+            prompt: p
+            reference: r
+            context: c
+            checks: [{metric: probe_both}, {metric: probe_reference}]
+        """,
+    )
+    load_suite(tmp_path / "s.yaml")
+    assert seen == [("r", "c"), ("r", "-")]

@@ -14,7 +14,12 @@ from typing import Any
 
 import pytest
 
+from tunegate.cli import main
+from tunegate.execution.pairwise import summarize_pairs
 from tunegate.metrics.pairwise import PairwiseMetric
+from tunegate.results import PairwiseVerdict
+from tunegate.stats import z_for
+from tunegate.stats.intervals import wilson_at
 from tunegate.testing import FakeOpenAIServer
 from tunegate.testing.judges import always_first, fair, fair_by, fenced, malformed
 
@@ -167,3 +172,72 @@ def test_a_new_pairwise_prompt_version_asks_the_judge_again(
         monkeypatch.setattr(PairwiseMetric, "prompt_version", "pairwise-2")
         run_project(config)
         assert srv.served() == asked + 2
+
+
+# -- what a pairwise check may say, and its interval on one pair -------------------------
+
+
+@pytest.mark.parametrize("criteria", ["", "   \n\t"])
+def test_blank_pairwise_criteria_are_a_load_error_with_a_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], criteria: str
+) -> None:
+    # Blank criteria asked the judge to compare on nothing, and it still gave verdicts.
+    checks = [{"metric": "pairwise", "args": {"criteria": criteria}}]
+    judge_project(tmp_path, ANSWERS, judge=None, checks=checks)
+    assert main(["run", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "suites/judged.yaml:" in err and "criteria is blank" in err
+    assert "leave criteria out for the default" in err and "Traceback" not in err
+
+
+def test_a_threshold_on_a_pairwise_check_is_a_load_error_with_a_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A pairwise check gives no value per output: its threshold did nothing, silently.
+    judge_project(tmp_path, ANSWERS, judge=None, checks=[{"metric": "pairwise", "threshold": 0.7}])
+    assert main(["run", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "suites/judged.yaml:" in err and "threshold has nothing to compare with" in err
+    assert "remove the threshold" in err
+
+
+def _verdict(case: str, winner: str | None, sample: int = 0) -> PairwiseVerdict:
+    return PairwiseVerdict(
+        suite="s",
+        case_id=case,
+        sample=sample,
+        check="pairwise",
+        winner=winner,  # type: ignore[arg-type]
+        consistent=True,
+        verdicts=[winner, winner],
+        base_chars=1,
+        candidate_chars=2,
+    )
+
+
+def test_a_single_pair_gets_wilsons_interval_not_none() -> None:
+    # One case cannot be bootstrapped; a bare win rate of 100% would claim more than one
+    # pair shows. Wilson's interval on one case says how little that is.
+    [summary] = summarize_pairs([_verdict("only", "candidate")])
+    assert summary.win_rate == 1.0
+    assert summary.win_rate_ci == pytest.approx(list(wilson_at(1, 1, z_for(0.95))))
+    low, high = summary.win_rate_ci or (1.0, 1.0)
+    assert low < 0.25 and high == pytest.approx(1.0)
+    # Samples of one case are not independent pairs: still one case, still that wide.
+    [split] = summarize_pairs([_verdict("only", "candidate", 0), _verdict("only", "base", 1)])
+    assert split.win_rate == 0.5
+    assert split.win_rate_ci == pytest.approx(list(wilson_at(0.5, 1, z_for(0.95))))
+    # No judged pair at all: no interval.
+    [none] = summarize_pairs([_verdict("only", None)])
+    assert none.pairs == 0 and none.win_rate is None and none.win_rate_ci is None
+
+
+def test_one_judged_pair_end_to_end_carries_an_interval(tmp_path: Path) -> None:
+    with FakeOpenAIServer(responder=fair) as srv:
+        config = judge_project(
+            tmp_path, {"c0": ANSWERS["c0"]}, judge_url=srv.base_url, checks=[PAIRWISE]
+        )
+        results = run_project(config)
+    (summary,) = results.pairwise_summary
+    assert summary.pairs == 1 and summary.win_rate == 1.0
+    assert summary.win_rate_ci is not None and summary.win_rate_ci[0] < 0.25

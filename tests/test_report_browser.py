@@ -3,6 +3,7 @@ injected script and fetches nothing from the network."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -129,4 +130,69 @@ def test_report_opens_with_the_rules_and_their_interval_plots(browser, tmp_path:
     margin_x = float(bar.get_attribute("x1") or 0)
     assert x1 < margin_x < x2
     page.screenshot(path=str(tmp_path / "rules.png"), full_page=True)
+    page.close()
+
+
+def test_report_shows_the_bias_audit_with_the_flagged_change_first(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    groups = ["a woman", "a man", HOSTILE]
+    cases = "".join(
+        f"  - {{id: t{i}, prompt: '{{group}} asks question {i}.', vars: {{group: {groups!r}}}}}\n"
+        for i in range(12)
+    )
+    suite = (
+        "name: shop\ngate: {min_pass_rate: 0}\n"
+        "bias: {probes: [{axis: group, metrics: [refusal, length]}]}\ncases:\n" + cases
+    )
+    make_project(
+        tmp_path,
+        targets="""
+        base: {provider: replay, path: base.jsonl}
+        cand: {provider: replay, path: cand.jsonl}
+        """,
+        suites={"shop.yaml": suite},
+    )
+    from tunegate.suite import load_suite
+
+    yes, no = "Yes, of course, I'm happy to help.", "I'm sorry, I can't help with that."
+    base, cand = [], []
+    for case in load_suite(tmp_path / "suites" / "shop.yaml").cases:
+        base.append(json.dumps({"case_id": case.id, "output": yes}))
+        refused = case.vars["group"] == HOSTILE
+        cand.append(json.dumps({"case_id": case.id, "output": no if refused else yes}))
+    write(tmp_path / "base.jsonl", "\n".join(base) + "\n")
+    write(tmp_path / "cand.jsonl", "\n".join(cand) + "\n")
+    assert main(["run"]) == 0
+    report = (tmp_path / "reports" / "latest" / "report.html").resolve()
+
+    page = browser.new_page()
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith("file:") else None)
+    page.goto(report.as_uri())
+    section = page.locator("#bias")
+    assert section.is_visible()
+    assert "Bias audit" in section.locator("h2").inner_text()
+    assert "1 of 2 change(s) flagged" in section.inner_text()
+    first = page.locator("#bias-changes tr.change").first
+    assert first.get_attribute("data-flagged") == "true"
+    assert first.get_attribute("data-finding") == "added"
+    cells = [c.inner_text() for c in first.locator("td").all()]
+    assert cells[:6] == ["shop", "group", "refusal", "group", "0.000", "1.000"]
+    assert cells[6] == "+1.000 [+1.000, +1.000]"
+    assert cells[8] == "added"
+    # Marked: red background on the flagged row, none on the other.
+    flagged_bg = first.locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    plain = page.locator("#bias-changes tr.change").nth(1)
+    assert plain.get_attribute("data-finding") == "none"
+    plain_bg = plain.locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert flagged_bg != plain_bg
+    # The header points at it; the per-group table is open and shows the group's change.
+    assert page.locator("#bias-flagged").is_visible()
+    groups_table = page.locator("#bias details.groups")
+    assert groups_table.get_attribute("open") is not None
+    row = groups_table.locator("tr", has_text="window.__pwned")
+    assert row.is_visible() and "0.000 → 1.000" in row.inner_text()
+    assert HOSTILE in row.inner_text()  # shown as text, never run
+    assert page.evaluate("window.__pwned === undefined")
+    assert outside == []
+    section.screenshot(path=str(tmp_path / "bias.png"))
     page.close()

@@ -28,6 +28,8 @@ from tunegate.suite import load_suite
 from tunegate.testing import FakeOpenAIServer
 
 from .conftest import latest_results, make_project, write
+from .review_runs import fake_run
+from .review_runs import row as rated_row
 
 SUITE = """
 name: s
@@ -235,9 +237,23 @@ def test_a_rating_of_an_output_that_changed_does_not_count(
 ) -> None:
     write_csv(project / "rated.csv", rate(export(project, capsys)))
     assert main(["review", "import", "rated.csv", "--rater", "ann"]) == 0
+    capsys.readouterr()
     # The candidate now says something else on every case.
     assert main(["run", "--candidate", "cand2"]) == 0
+    out = capsys.readouterr().out
     results = latest_results(project)
+    # The ratings that no longer count are said, on the console and in results.json.
+    stale = {a.check: a.stale for a in results.agreement}
+    assert stale == {"judge_refusal": 2, "pairwise": 1}
+    assert (
+        "agreement s/judge_refusal with people on 2 output(s): 50% agree" in out
+        and "; 2 rated output(s) left out: they changed since they were rated" in out
+    )
+    assert (
+        "agreement s/pairwise: no human ratings match this run's outputs; reports only, does "
+        "not gate: min_judge_agreement needs at least 30 rated outputs; 1 rated output(s) left "
+        "out: they changed since they were rated" in out
+    )
     with Store(project / "reports" / "tunegate.db") as store:
         ratings = store.ratings()
     suites = [load_suite(project / "suites" / "s.yaml")]
@@ -342,19 +358,13 @@ def test_a_huge_output_is_cut_in_its_cell_but_hashed_whole() -> None:
 # Hostile CSV files at the import door ---------------------------------------------------
 
 
-ROW = {
-    "priority": "1",
-    "reason": "r",
-    "suite": "s",
-    "case_id": "math",
-    "role": "base",
-    "sample": "0",
-    "check": "judge_refusal",
-    "output_sha": "a" * 64,
-    "human_label": "pass",
-    "human_score": "",
-    "rater": "ann",
-}
+ROW = rated_row()
+
+
+@pytest.fixture
+def a_run(tmp_path: Path) -> None:
+    """The run the hostile files rate (written by hand: no model, no judge)."""
+    fake_run(tmp_path)
 
 
 def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
@@ -366,9 +376,9 @@ def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 
 def test_a_bad_label_names_file_line_and_the_fix_and_nothing_is_imported(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, a_run: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = [ROW, {**ROW, "case_id": "other", "notes": "two\nlines"}, {**ROW, "human_label": "ok"}]
+    rows = [ROW, {**rated_row("shy"), "notes": "two\nlines"}, {**ROW, "human_label": "ok"}]
     write_csv(tmp_path / "r.csv", rows)
     err = refused(capsys, "r.csv")
     # Line 4 holds the third row's first line: the second row's notes span two lines.
@@ -379,7 +389,9 @@ def test_a_bad_label_names_file_line_and_the_fix_and_nothing_is_imported(
     assert not (tmp_path / "reports" / "tunegate.db").exists()
 
 
-def test_a_pair_row_takes_a_winner(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_pair_row_takes_a_winner(
+    tmp_path: Path, a_run: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_csv(tmp_path / "r.csv", [{**ROW, "role": "pair", "human_label": "pass"}])
     err = refused(capsys, "r.csv")
     assert "r.csv:2: human_label 'pass' is not base, candidate or tie" in err
@@ -399,13 +411,19 @@ def test_a_pair_row_takes_a_winner(tmp_path: Path, capsys: pytest.CaptureFixture
     ],
 )
 def test_each_bad_cell_is_named(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, str], message: str
+    tmp_path: Path,
+    a_run: None,
+    capsys: pytest.CaptureFixture[str],
+    change: dict[str, str],
+    message: str,
 ) -> None:
     write_csv(tmp_path / "r.csv", [{**ROW, **change}])
     assert message in refused(capsys, "r.csv")
 
 
-def test_a_wrong_header_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_wrong_header_is_refused(
+    tmp_path: Path, a_run: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     write(tmp_path / "r.csv", "name,score\nann,1\n")
     err = refused(capsys, "r.csv")
     assert "r.csv:1: not a tunegate review file: it has no column suite, case_id" in err
@@ -413,17 +431,18 @@ def test_a_wrong_header_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_a_huge_cell_is_refused_at_its_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, a_run: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_csv(tmp_path / "r.csv", [ROW, {**ROW, "notes": "x" * 300_000}])
     err = refused(capsys, "r.csv")
     assert "r.csv:3: not a CSV file tunegate can read (field larger than field limit" in err
 
 
-def test_binary_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "r.csv").write_bytes(b"suite,case_id\n\xff\xfe\x00\x00\x9c binary")
+def test_binary_is_refused(tmp_path: Path, a_run: None, capsys: pytest.CaptureFixture[str]) -> None:
+    header = ",".join(COLUMNS).encode()
+    (tmp_path / "r.csv").write_bytes(header + b"\r\n\xff\xfe\x00\x00\x9c binary")
     err = refused(capsys, "r.csv")
-    assert "r.csv:" in err and "not UTF-8 text" in err
+    assert "r.csv:2:1: not UTF-8 text (byte 0xff)" in err
     (tmp_path / "e.csv").write_bytes(b"")
     assert "e.csv:1: the file is empty" in refused(capsys, "e.csv")
     assert "no_such.csv: no such file" in refused(capsys, "no_such.csv")
@@ -432,12 +451,12 @@ def test_binary_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_guarded_cells_and_a_rater_option_are_read_back(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, a_run: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = [
-        {**ROW, "human_score": "'-0.5", "rater": ""},
-        {**ROW, "case_id": "b", "human_label": " FAIL ", "rater": "bob"},
-        {**ROW, "case_id": "c", "human_label": "", "notes": "=not rated"},
+        {**ROW, "human_score": "'+0.5", "rater": ""},
+        {**rated_row("shy"), "human_label": " FAIL ", "rater": "bob"},
+        {**rated_row("math", "candidate"), "human_label": "", "notes": "=not rated"},
     ]
     write_csv(tmp_path / "r.csv", rows)
     (tmp_path / "tunegate.yaml").write_text("out: reports\n")
@@ -445,7 +464,7 @@ def test_guarded_cells_and_a_rater_option_are_read_back(
     assert "imported 2 rating(s)" in capsys.readouterr().out
     with Store(tmp_path / "reports" / "tunegate.db") as store:
         got = {r["case_id"]: (r["rater"], decode_rating(r["rating"])) for r in store.ratings()}
-    assert got == {"math": ("ann", ("pass", -0.5)), "b": ("bob", ("fail", None))}
+    assert got == {"math": ("ann", ("pass", 0.5)), "shy": ("bob", ("fail", None))}
 
 
 def test_export_keeps_a_file_that_may_hold_ratings(

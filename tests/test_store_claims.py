@@ -229,3 +229,25 @@ def test_finishing_a_run_releases_every_claim_it_holds(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM claims").fetchone() == (0,)
     db.close()
+
+
+def test_a_verdict_is_claimed_like_a_generation(tmp_path: Path) -> None:
+    # Judge calls take claims too: one run asks, the other waits and uses its verdict.
+    with Store(tmp_path / "t.db") as a, Store(tmp_path / "t.db") as b:
+        start_run(a, "a")
+        start_run(b, "b")
+        assert a.claim("v", judgment=True).state is ClaimState.MINE
+        held = b.claim("v", judgment=True)
+        assert held.state is ClaimState.HELD and held.holder == a.owner
+        assert b.peek("v", judgment=True).state is ClaimState.HELD
+        put(a, "v")  # a generation under that key is not the verdict
+        assert b.peek("v", judgment=True).state is ClaimState.HELD
+        a.put_judgment("v", judge="j", metric="m", verdict={"value": 1.0, "reason": "ok"})
+        a.release("v")
+        done = b.claim("v", judgment=True)
+        assert done.state is ClaimState.DONE and done.cached is None
+        assert done.verdict == {"value": 1.0, "reason": "ok"}
+        # A failed verdict is not stored: releasing lets the other run ask.
+        assert a.claim("w", judgment=True).state is ClaimState.MINE
+        a.release("w")
+        assert b.claim("w", judgment=True).state is ClaimState.MINE

@@ -23,6 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
+from .cli_import import add_import_commands, run_import_command
 from .cli_review import add_review_commands, run_review_command
 from .cli_training import COMMANDS as TRAINING_COMMANDS
 from .cli_training import add_training_commands, needs_config, run_training_command
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--results", action="store_true", help="print the results.json schema")
     add_training_commands(sub, shared)
     add_review_commands(sub, shared)
+    add_import_commands(sub, shared)
     return parser
 
 
@@ -229,6 +231,8 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command in TRAINING_COMMANDS:
             config = load_project_config(args.config) if needs_config(args.command) else None
             return run_training_command(args, config, _say)
+        if args.command == "import":
+            return run_import_command(args, _say)
         if args.command == "review":
             return run_review_command(args, load_project_config(args.config), _say)
         loaded = load_project_config(args.config)
@@ -394,6 +398,7 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
 def _summary(outcome: EvaluationOutcome) -> int:
     from .paths import display_path
     from .report import (
+        bias_lines,
         error_lines,
         gate_line,
         headline,
@@ -418,6 +423,8 @@ def _summary(outcome: EvaluationOutcome) -> int:
     for line in error_lines(results):
         _say(line)
     for line in judge_lines(results):
+        _say(line)
+    for line in bias_lines(results):
         _say(line)
     stats = results.stats
     shared = f" ({stats.shared} from a concurrent run)" if stats.shared else ""

@@ -54,6 +54,12 @@ def add_review_commands(sub: Any, shared: argparse.ArgumentParser) -> None:
     imports.add_argument(
         "--rater", help="who rated: fills the rater cell of rows that leave it empty"
     )
+    imports.add_argument(
+        "--run",
+        type=Path,
+        help="the run the file was exported from, its folder or results.json: every rating "
+        "must name one of its judged outputs (default: the project's latest run)",
+    )
 
 
 def run_review_command(args: argparse.Namespace, loaded: LoadedConfig, say: Say) -> int:
@@ -62,11 +68,16 @@ def run_review_command(args: argparse.Namespace, loaded: LoadedConfig, say: Say)
     return _import(args, loaded, say)
 
 
+def _run(args: argparse.Namespace, loaded: LoadedConfig) -> Path:
+    """The run named on the command line, else the project's latest full run."""
+    return args.run if args.run is not None else loaded.resolve(loaded.config.out) / "latest"
+
+
 def _export(args: argparse.Namespace, loaded: LoadedConfig, say: Say) -> int:
     from .paths import display_path
     from .review import export_review
 
-    run = args.run if args.run is not None else loaded.resolve(loaded.config.out) / "latest"
+    run = _run(args, loaded)
     summary = export_review(run, args.out, force=args.force)
     shown = display_path(summary.path)
     if not summary.rows:
@@ -90,10 +101,15 @@ def _import(args: argparse.Namespace, loaded: LoadedConfig, say: Say) -> int:
     from .paths import display_path
     from .review import import_ratings
 
-    summary = import_ratings(args.file, loaded.store_path, args.rater)
-    skipped = f"; {summary.skipped} row(s) without a rating skipped" if summary.skipped else ""
+    run = _run(args, loaded)
+    summary = import_ratings(args.file, loaded.store_path, args.rater, run=run)
+    notes = [f"checked against the run {display_path(run)}"]
+    if summary.skipped:
+        notes.append(f"{summary.skipped} row(s) without a rating skipped")
+    if summary.duplicates:
+        notes.append(f"{summary.duplicates} identical duplicate row(s) counted once")
     say(
         f"tunegate: imported {summary.imported} rating(s) from {display_path(summary.path)} "
-        f"into {display_path(summary.store)}{skipped}"
+        f"into {display_path(summary.store)}; {'; '.join(notes)}"
     )
     return 0

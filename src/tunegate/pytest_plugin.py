@@ -56,10 +56,11 @@ from .config import LoadedConfig, find_config, load_project_config
 from .errors import ConfigError, SourceLocation, SuiteError, TunegateError
 from .execution import EvaluationOutcome, EvaluationRequest, evaluate
 from .execution.evaluation import project_coverage
-from .gate import effective_gate, rule_ids, rule_specs
+from .gate import bias_rule_ids, effective_gate, rule_ids, rule_specs
 from .paths import display_path
 from .report import (
     CaseComparison,
+    bias_lines,
     compare_cases,
     gate_line,
     headline,
@@ -315,7 +316,7 @@ class SuiteFile(pytest.File):
                 item.add_marker(tag)
             yield item
         gate = effective_gate(self.suite, _loaded(self.config).config.gate)
-        for rule_id in rule_ids(rule_specs(gate)):
+        for rule_id in [*rule_ids(rule_specs(gate)), *bias_rule_ids(self.suite, gate)]:
             name = f"gate[{rule_id}]"
             yield GateItem.from_parent(
                 self, name=name, nodeid=_node_id(self, name), suite=self.suite, rule_id=rule_id
@@ -783,6 +784,8 @@ def _summarize(tr: Any, outcome: EvaluationOutcome, partial_line: str | None) ->
         if len(regressed) > 20:
             _write(tr, f"  … and {len(regressed) - 20} more (see the report)")
     for line in judge_lines(results):
+        _write(tr, line)
+    for line in bias_lines(results):
         _write(tr, line)
     for g in results.gate:
         _write(tr, f"gate {gate_line(g)}")

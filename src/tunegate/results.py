@@ -20,8 +20,12 @@ if TYPE_CHECKING:
 __all__ = [
     "SCHEMA_VERSION",
     "Agreement",
+    "BbqScore",
+    "BiasResults",
     "CheckScore",
     "Comparison",
+    "Disparity",
+    "DisparityChange",
     "FlakyCase",
     "GateResult",
     "PairwiseSummary",
@@ -36,7 +40,7 @@ __all__ = [
     "load_results",
 ]
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 RESULTS_FILE = "results.json"
 
 
@@ -177,6 +181,13 @@ class GateResult(_Frozen):
         None, description="no_regression: about how many cases the asked margin needs."
     )
     on_inconclusive: Literal["fail", "warn"] = "fail"
+    gating: bool = Field(
+        True,
+        description="False when the rule reports only: a rule on a judged check whose judge "
+        "agreement is below the suite's min_judge_agreement, or rests on too few rated "
+        "outputs (docs/review.md). Its row is inconclusive with on_inconclusive warn, and it "
+        "counts neither towards the verdict nor gate_passed.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -327,6 +338,106 @@ class Agreement(_Frozen):
     gating: bool = Field(
         True, description="False when below the suite's min_judge_agreement: it reports only."
     )
+    stale: int = Field(
+        0,
+        description="Outputs judged in this run whose every rating is of an earlier text of "
+        "the output (the model, prompt or case changed it): left out of n; rate them again.",
+    )
+
+
+class BbqScore(_Frozen):
+    """BBQ scores of one target on one category and context condition (Parrish et al.
+    2022, section 5)."""
+
+    suite: str
+    target: str
+    role: Literal["base", "candidate"]
+    category: str = Field(
+        description="BBQ category; proper-name templates as e.g. 'Gender_identity (names)'."
+    )
+    context_condition: Literal["ambig", "disambig"]
+    accuracy: float | None = Field(description="Share of matched outputs that are correct.")
+    bias_score: float | None = Field(
+        description="s_DIS = 2 * biased / non-UNKNOWN - 1 (disambig); s_AMB = (1 - accuracy) "
+        "* s_DIS (ambig). A fraction in [-1, 1]: positive leans to the stereotype. Null when "
+        "no matched output is a non-UNKNOWN answer (the score is undefined, not 0)."
+    )
+    ci: tuple[float, float] | None = Field(
+        None, description="95% percentile-bootstrap interval of bias_score over cases."
+    )
+    n: int = Field(description="Outputs matched to an option (the scores' denominator).")
+    non_unknown: int = Field(0, description="Of those, answers other than UNKNOWN.")
+    biased: int = Field(0, description="Of those, the biased answers.")
+    unmatched: int = Field(description="Outputs that matched no option: left out.")
+    errors: int = Field(0, description="Generations that failed: left out.")
+
+
+class Disparity(_Frozen):
+    """One probe value of one target compared across the groups of a probe's axis."""
+
+    suite: str
+    probe: str
+    metric: str = Field(description="pass, refusal, length, sentiment or a check's name.")
+    axis: str = Field(description="The template variable naming the group.")
+    target: str
+    role: Literal["base", "candidate"]
+    by_group: dict[str, float] = Field(description="Mean value per group (fairlearn).")
+    difference: float | None = Field(
+        description="Largest group mean minus smallest (fairlearn's between_groups difference)."
+    )
+    ratio: float | None = Field(
+        description="Smallest group mean over largest; null when a mean is negative or all are 0."
+    )
+    ci: tuple[float, float] | None = Field(
+        description="Percentile-bootstrap interval of difference, resampling units."
+    )
+    confidence: float
+    p_value: float | None = Field(
+        description="Permutation p-value of 'no disparity' (group labels shuffled within units)."
+    )
+    units: int = Field(description="Complete units (a template with every group answered).")
+    dropped: int = Field(0, description="Units left out for lacking a group (an error).")
+
+
+Finding = Literal["added", "grew", "pre-existing", "reduced", "insufficient", "none"]
+
+
+class DisparityChange(_Frozen):
+    """How fine-tuning changed a disparity: the headline of the bias audit."""
+
+    suite: str
+    probe: str
+    metric: str
+    axis: str
+    base: float | None = Field(description="The base's between-group difference.")
+    candidate: float | None = Field(description="The candidate's between-group difference.")
+    change: float | None = Field(description="candidate - base: positive is more biased.")
+    ci: tuple[float, float] | None = Field(
+        description="Paired percentile-bootstrap interval of change (units resampled once "
+        "for both models)."
+    )
+    confidence: float
+    p_value: float | None = Field(
+        description="Two-sided permutation p-value of 'no change' (base and candidate "
+        "swapped within units)."
+    )
+    flagged: bool = Field(
+        description="finding is added or grew: the interval lies above 0, p_value is below "
+        "1 - confidence, and the candidate's own disparity is significant."
+    )
+    finding: Finding = Field(
+        description="added (the base showed no significant disparity; the candidate does and "
+        "the change is significantly positive), grew (both show one and it grew), "
+        "pre-existing (the base showed one, fine-tuning did not grow it), reduced, "
+        "insufficient (fewer than 10 units: no interval) or none. docs/bias.md"
+    )
+    units: int
+
+
+class BiasResults(_Frozen):
+    bbq: list[BbqScore] = Field(default_factory=list)
+    disparities: list[Disparity] = Field(default_factory=list)
+    changes: list[DisparityChange] = Field(default_factory=list)
 
 
 def coverage_line(
@@ -400,6 +511,8 @@ class Results(_Frozen):
     pairwise: list[PairwiseVerdict] = Field(default_factory=list)
     pairwise_summary: list[PairwiseSummary] = Field(default_factory=list)
     agreement: list[Agreement] = Field(default_factory=list)
+    # 1.4: the bias audit.
+    bias: BiasResults = Field(default_factory=BiasResults)
 
     @property
     def coverage(self) -> str | None:
@@ -409,13 +522,16 @@ class Results(_Frozen):
         return coverage_line(self.selected_cases, self.total_cases)
 
     def to_pandas(self) -> pd.DataFrame:
-        """One row per record; check scores flattened to `score.<check>` / `passed.<check>`."""
+        """One row per record; check scores flattened to `score.<check>` / `passed.<check>`,
+        template variables to `vars.<name>` (so a group-by is `df.groupby("vars.group")`)."""
         import pandas as pd
 
         rows = []
         for r in self.records:
             row = r.model_dump(exclude={"scores", "prompt"})
             row["prompt"] = r.prompt[-1].content if r.prompt else None
+            for name, value in r.vars.items():
+                row[f"vars.{name}"] = value
             row["run_id"] = self.run_id
             row["label"] = self.label
             for name, s in r.scores.items():

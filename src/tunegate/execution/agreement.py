@@ -12,8 +12,10 @@ of pass/fail (the judge's `passed` against the person's label) with its Wilson i
 Cohen's kappa; Spearman's rho of the judge's value and the person's score when at least
 3 outputs have both. Several people rating one output count as one person: the majority
 label (a tie between them leaves the output out of the labels) and the mean score.
-`gating` is False when the suite's `min_judge_agreement` is set and the agreement is
-below it or there are no ratings (the rule in gate/judged.py).
+`stale` counts the outputs whose every rating is of an earlier text (left out of `n`, and
+said, so ratings never vanish without a word). `gating` is False when the suite's
+`min_judge_agreement` is set and the agreement is below it or rests on too few ratings
+(the rule in gate/judged.py).
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class _Group:
     human_labels: list[str] = field(default_factory=list)
     judge_values: list[float] = field(default_factory=list)
     human_scores: list[float] = field(default_factory=list)
+    stale: int = 0  # outputs rated only as an earlier text
 
 
 def _ratings_by_key(
@@ -132,8 +135,13 @@ def _add(
     group: _Group,
     judge_label: str,
     judge_value: float | None,
-    rated: Sequence[tuple[str | None, float | None]],
+    by_sha: Mapping[str, Sequence[tuple[str | None, float | None]]],
+    sha: str,
 ) -> None:
+    rated = by_sha.get(sha, [])
+    if by_sha and not rated:
+        group.stale += 1  # rated, but as another text: the output changed since
+        return
     human = _majority([label for label, _ in rated if label is not None])
     if human is not None:
         group.judge_labels.append(judge_label)
@@ -167,7 +175,7 @@ def judge_agreement(
             if r.output is None or s.value is None:  # no output, no judge verdict
                 continue
             mine = rated.get((r.suite, r.case_id, r.role, r.sample, name), {})
-            _add(group, PASS if s.passed else FAIL, s.value, mine.get(output_sha(r.output), []))
+            _add(group, PASS if s.passed else FAIL, s.value, mine, output_sha(r.output))
     outputs = {(r.suite, r.case_id, r.sample, r.role): r.output for r in records}
     for v in pairwise:
         group = groups.setdefault((v.suite, v.check), _Group())
@@ -176,7 +184,7 @@ def judge_agreement(
         if v.winner is None or base is None or candidate is None:
             continue
         mine = rated.get((v.suite, v.case_id, PAIR_ROLE, v.sample, v.check), {})
-        _add(group, v.winner, None, mine.get(pair_sha(base, candidate), []))
+        _add(group, v.winner, None, mine, pair_sha(base, candidate))
     minimum = {s.name: s.gate.merged_over(defaults).min_judge_agreement for s in suites}
     order = {s.name: i for i, s in enumerate(suites)}
     keys = sorted(groups, key=lambda k: order.get(k[0], len(order)))  # stable within a suite
@@ -198,5 +206,6 @@ def _agreement(
         raw_agreement_ci=list(labels.raw_ci) if labels.raw_ci is not None else None,
         kappa=labels.kappa,
         spearman=spearman(group.judge_values, group.human_scores),
+        stale=group.stale,
     )
     return found.model_copy(update={"gating": agreement_clears(found, minimum)})

@@ -10,7 +10,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import secrets
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
+from ..bias import bias_audit
 from ..config import LoadedConfig
 from ..errors import ConfigError, InputError, StoreError, TunegateError
 from ..gate import effective_gate, evaluate_gate, unmatched_default_rules
@@ -39,7 +39,7 @@ from ..safe_text import one_line
 from ..stats import BootstrapSettings
 from ..suite import Case, Suite, discover_suite_files, load_suite
 from .agreement import judge_agreement
-from .judge import JudgeRunner, JudgeStats, TargetJudge
+from .judge import JudgeRunner, start_judge
 from .judge_warnings import judge_warnings
 from .pairwise import judge_pairs, summarize_pairs
 from .progress import DEFAULT_INTERVAL_S, make_progress
@@ -217,18 +217,7 @@ async def _execute(
             redact=redactor,
             progress=make_progress(request.progress, interval=request.progress_interval),
         )
-        judge_stats = JudgeStats()
-        judge = (
-            JudgeRunner(
-                TargetJudge(roles["judge"], redactor, judge_stats, random.Random()),
-                store,
-                judge_stats,
-            )
-            if "judge" in roles
-            else None
-        )
-        if judge is not None:
-            await _warm_up_judge(roles["judge"])
+        judge = await start_judge(roles["judge"], store, redactor) if "judge" in roles else None
         # Scored concurrently: judged checks wait on the judge, bounded by its concurrency.
         records = list(
             await asyncio.gather(*(_record(o, redactor, leaked, judge) for o in outcomes))
@@ -242,12 +231,15 @@ async def _execute(
             defaults=request.config.config.gate,
         )
         statistics = request.config.config.statistics
+        settings = BootstrapSettings(resamples=statistics.resamples, seed=statistics.seed)
+        audit = bias_audit(request.suites, records, settings)
         gate = evaluate_gate(
             request.suites,
             records,
             defaults=request.config.config.gate,
-            settings=BootstrapSettings(resamples=statistics.resamples, seed=statistics.seed),
+            settings=settings,
             agreement=agreement,
+            bias=audit,
         )
         results = Results(
             run_id=run_id,
@@ -266,6 +258,7 @@ async def _execute(
             pairwise=pairwise,
             pairwise_summary=summarize_pairs(pairwise, seed=statistics.seed),
             agreement=agreement,
+            bias=audit.results,
             stats=RunStatsInfo(
                 jobs=stats.jobs,
                 calls=stats.calls,
@@ -323,13 +316,6 @@ def _target_info(role: str, target: RunnerTarget, redactor: Redactor) -> TargetI
         provider=str(identity.get("provider", "?")),
         config=redactor.deep(identity),
     )
-
-
-async def _warm_up_judge(target: RunnerTarget) -> None:
-    warm_up = getattr(target.provider, "warm_up", None)
-    if warm_up is not None:
-        log.info("loading the judge %s", target.name)
-        await warm_up()
 
 
 def _judge_counts(

@@ -4,29 +4,31 @@ Every judged check goes through `JudgeRunner.score`: its cache key holds the jud
 identity, the metric, the metric's prompt version, its arguments and everything the
 metric sees of the output, so a rerun makes no judge call. Verdicts are stored as they
 land; a failed verdict is not stored, so the next run asks again (as with generations).
+Runs sharing a store claim a verdict's key before asking for it, as they do generations'
+(`once_across_runs`), so two runs never ask the judge for the same verdict at once: the
+second waits for the first's and uses it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
+import importlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..metrics import MetricInput, MetricResult
-from ..metrics.judging import RAW_KEPT, JudgedMetric, JudgeError
+from ..metrics.judging import RAW_KEPT, JudgedMetric, JudgeError, libraries
 from ..providers.base import GenerationRequest
 from ..redact import Redactor
 from ..safe_text import clean_text
 from ..suite import GenerationParams
-from .runner import RunnerTarget, call_with_retries
-from .store import Store
+from .runner import Heartbeat, RunnerTarget, call_with_retries, once_across_runs, warm_up
+from .store import Claim, Store, content_key
 
-__all__ = ["JudgeRunner", "JudgeStats", "TargetJudge", "judgment_key"]
+__all__ = ["JudgeRunner", "JudgeStats", "TargetJudge", "judgment_key", "start_judge"]
 
 log = logging.getLogger("tunegate")
 
@@ -34,16 +36,18 @@ log = logging.getLogger("tunegate")
 @dataclass
 class JudgeStats:
     checks: int = 0  # judged checks this run scored
-    cached: int = 0  # of which the store already held the verdict
+    cached: int = 0  # of which the store already held the verdict (`shared` included)
+    shared: int = 0  # of which another run sharing the store asked while this one waited
     calls: int = 0  # requests sent to the judge, retries included
     errors: int = 0  # checks the judge gave no usable verdict for
 
 
 class TargetJudge:
-    """A configured target playing the judge (`JudgeLLM`)."""
+    """A configured target playing the judge (`JudgeLLM`). It owns the run's JudgeStats:
+    the calls are counted here, the checks by the JudgeRunner that uses it."""
 
     def __init__(
-        self, target: RunnerTarget, redact: Redactor, stats: JudgeStats, rng: random.Random
+        self, target: RunnerTarget, redact: Redactor, rng: random.Random | None = None
     ) -> None:
         self.target = target
         self.identity: Mapping[str, Any] = dict(target.provider.fingerprint())
@@ -51,8 +55,8 @@ class TargetJudge:
         self.timeout = target.timeout
         self.max_attempts = target.retry.max_attempts
         self.redact = redact
-        self._stats = stats
-        self._rng = rng
+        self.stats = JudgeStats()
+        self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(target.concurrency)
         # Checks whose library calls the judge through its own client (ragas) hold one of
         # the same slots for the whole check, so all judge traffic stays within the judge's
@@ -61,7 +65,7 @@ class TargetJudge:
 
     def note_call(self) -> None:
         """A request a library sent the judge through its own client (ragas)."""
-        self._stats.calls += 1
+        self.stats.calls += 1
 
     async def complete(
         self, messages: Sequence[Mapping[str, str]], *, max_tokens: int = 512
@@ -81,7 +85,7 @@ class TargetJudge:
             rng=self._rng,
             what=f"judge {self.target.name}",
         )
-        self._stats.calls += called.attempts
+        self.stats.calls += called.attempts
         if called.generation is None:
             raise JudgeError(f"the judge failed: {called.error}")
         if called.generation.refused:
@@ -98,27 +102,40 @@ def judgment_key(
 ) -> str:
     """Hash of what decides a verdict: the judge, the metric and its prompts, and what it
     was shown."""
-    payload = json.dumps(
-        {"judge": judge, "metric": metric, "prompt_version": prompt_version, **content},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+    return content_key(
+        {"judge": judge, "metric": metric, "prompt_version": prompt_version, **content}
     )
-    return hashlib.sha256(payload.encode("utf-8", "replace")).hexdigest()
 
 
-@dataclass
+async def start_judge(target: RunnerTarget, store: Store, redact: Redactor) -> JudgeRunner:
+    """The run's judge, its model loaded (a local judge) before the first verdict, so that
+    loading does not count against the first call's timeout. The libraries of deepeval and
+    ragas are imported later, before the first verdict that needs them (`_import_libraries`):
+    here, a rerun whose verdicts are all stored would wait for them for nothing."""
+    await warm_up(target, role="the judge")
+    return JudgeRunner(TargetJudge(target, redact), store)
+
+
 class JudgeRunner:
     """Scores judged checks for one run."""
 
-    judge: TargetJudge
-    store: Store
-    stats: JudgeStats = field(default_factory=JudgeStats)
-    _pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    def __init__(self, judge: TargetJudge, store: Store) -> None:
+        self.judge = judge
+        self.store = store
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # Verdicts this run is asking for at once: one per judge slot, as a generation
+        # claims its key only with a slot, so runs sharing the store split the verdicts
+        # instead of one claiming them all up front.
+        self._asking = asyncio.Semaphore(judge.target.concurrency)
+        self._heartbeat = Heartbeat(store)
 
     @property
     def name(self) -> str:
         return self.judge.target.name
+
+    @property
+    def stats(self) -> JudgeStats:
+        return self.judge.stats
 
     async def score(self, metric: JudgedMetric, sample: MetricInput, args: Any) -> MetricResult:
         """The metric's verdict on `sample`, from the store when a run already asked."""
@@ -133,6 +150,7 @@ class JudgeRunner:
         }
 
         async def ask() -> dict[str, Any]:
+            await _import_libraries(libraries(metric))
             result = await metric.judge(sample, args, self.judge)
             return {"value": result.value, "reason": result.reason}
 
@@ -151,9 +169,10 @@ class JudgeRunner:
         ask: Callable[[], Awaitable[dict[str, Any]]],
     ) -> dict[str, Any]:
         """The judge's verdict on `content`: from the store, else `ask()`, stored as it
-        lands. The same verdict needed twice at once (base and candidate gave the same
-        answer) is asked once. Strings in a verdict are made safe and redacted; so is a
-        JudgeError, which is re-raised."""
+        lands. The same verdict needed twice at once is asked once: within this run (base
+        and candidate gave the same answer) and across runs sharing the store (claims).
+        Strings in a verdict are made safe and redacted; so is a JudgeError, which is
+        re-raised."""
         self.stats.checks += 1
         key = judgment_key(self.judge.identity, metric, prompt_version, content)
         cached = self.store.get_judgment(key)
@@ -171,7 +190,7 @@ class JudgeRunner:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            found = await self._ask(metric, key, ask)
+            found = await self._claimed(metric, key, ask)
         except JudgeError as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: no warning when nobody else waited
@@ -184,6 +203,31 @@ class JudgeRunner:
             return found
         finally:
             del self._pending[key]
+
+    async def _claimed(
+        self, metric: str, key: str, ask: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """`ask()` under a claim on `key`, or the verdict another run sharing the store
+        asked for meanwhile."""
+
+        async def mine() -> dict[str, Any]:
+            try:
+                return await self._ask(metric, key, ask)
+            finally:
+                self._asking.release()
+
+        async with self._heartbeat.beating():  # renews the claim while the judge answers
+            found = await once_across_runs(
+                self.store, key, self._asking, mine, judgment=True, what=f"{metric} verdict"
+            )
+        if not isinstance(found, Claim):
+            return found
+        self.stats.cached += 1
+        self.stats.shared += 1
+        if self.stats.shared == 1:  # once: the run's counts include them in judge_cached
+            log.info("verdicts of another run sharing the store are used, not asked again")
+        assert found.verdict is not None  # a DONE judgment claim carries it
+        return found.verdict
 
     async def _ask(
         self, metric: str, key: str, ask: Callable[[], Awaitable[dict[str, Any]]]
@@ -203,6 +247,31 @@ class JudgeRunner:
 
     def _safe_optional(self, text: str | None) -> str | None:
         return None if text is None else self._safe(text)
+
+
+# Libraries imported in this process by `_import_libraries`. Not sys.modules: a module
+# another thread is still importing is there already, and importing it on the event loop
+# would block until that import ends.
+_IMPORTED: set[str] = set()
+
+
+async def _import_libraries(names: Iterable[str]) -> None:
+    """Import a judged metric's libraries off the event loop, before its first verdict.
+    A first import of deepeval or ragas takes 1-2.5 s: on the loop, it would stall every
+    judge call in flight long enough for a short judge `timeout` to fire on answers that
+    had already arrived. A library that fails to import is left to the metric to report."""
+    missing = [n for n in names if n not in _IMPORTED]
+    if missing:
+        await asyncio.to_thread(_import, missing)
+
+
+def _import(names: Sequence[str]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # ImportError above all: the check says how to install it
+            log.debug("could not import %s for a judged metric: %s", name, exc)
+        _IMPORTED.add(name)
 
 
 def _valid(verdict: Mapping[str, Any]) -> bool:

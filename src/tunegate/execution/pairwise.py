@@ -168,7 +168,8 @@ def _summary(suite: str, check: str, group: list[PairwiseVerdict], seed: int) ->
 
 def _win_rate_interval(judged: list[PairwiseVerdict], seed: int) -> list[float] | None:
     """95% percentile bootstrap (scipy) over cases; a case's value is the mean over its
-    samples of 1 (candidate), 0.5 (tie) or 0 (base)."""
+    samples of 1 (candidate), 0.5 (tie) or 0 (base). Wilson's interval when the cases show
+    no spread (one case, or all alike); None only without a judged pair."""
     from scipy.stats import bootstrap
 
     per_case: dict[str, list[float]] = {}
@@ -176,12 +177,15 @@ def _win_rate_interval(judged: list[PairwiseVerdict], seed: int) -> list[float] 
     for v in judged:
         per_case.setdefault(v.case_id, []).append(points[v.winner or "tie"])
     values = np.array([np.mean(vs) for vs in per_case.values()])
-    if values.size < 2:
+    if values.size == 0:
         return None
     if np.all(values == values[0]):
-        # No spread: the bootstrap would claim a zero-width interval. Wilson's interval on
-        # the same share says what so few cases can and cannot show.
-        # The closed form takes the share as it is (ties count a half, so not rounded).
+        # No spread (always so for one case): the bootstrap would claim a zero-width
+        # interval. Wilson's interval on the same share says what so few cases can and
+        # cannot show: one case gives a wide one, not none, so a reader sees how little it
+        # shows rather than a bare win rate. Cases, not samples, are the unit: samples of
+        # one case are not independent. The closed form takes the share as it is (ties
+        # count a half, so not rounded).
         low, high = wilson_at(float(values.sum()), int(values.size), z_for(0.95))
         return [low, high]
     result = bootstrap(

@@ -16,8 +16,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..errors import ProviderError, StoreError, TunegateError
 from ..providers.base import Generation, GenerationRequest, Provider
@@ -26,20 +27,25 @@ from ..suite import Case
 from .progress import NullProgress, Progress
 from .retry import RetryPolicy
 from .sanitize import clean_error, clean_generation
-from .store import CachedGeneration, ClaimState, Store, generation_key
+from .store import Claim, ClaimState, Store, generation_key
 
 __all__ = [
     "Called",
+    "Heartbeat",
     "Job",
     "JobOutcome",
     "RunStats",
     "RunnerTarget",
     "call_with_retries",
     "make_jobs",
+    "once_across_runs",
     "run_jobs",
+    "warm_up",
 ]
 
 log = logging.getLogger("tunegate")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -140,31 +146,32 @@ async def run_jobs(
     semaphores = {name: asyncio.Semaphore(t.concurrency) for name, t in targets.items()}
     work = _Work(store, redact, rng)
     progress.start(len(unique), stats.cached)
-    heartbeat = asyncio.create_task(_heartbeat(store))
     try:
-        await _warm_up({j.target for j in pending}, targets, progress)
-        tasks = [
-            asyncio.create_task(_run_one(job, targets[job.target], semaphores[job.target], work))
-            for job in pending
-        ]
-        try:
-            for next_done in asyncio.as_completed(tasks):
-                outcome = await next_done
-                done[outcome.job.key] = outcome
-                if outcome.shared:
-                    stats.shared += 1
-                else:
-                    stats.calls += 1
-                stats.attempts += outcome.attempts
-                progress.advance(outcome.job.target)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        async with Heartbeat(store).beating():
+            for name in sorted({j.target for j in pending}):
+                await warm_up(targets[name], progress)
+            tasks = [
+                asyncio.create_task(
+                    _run_one(job, targets[job.target], semaphores[job.target], work)
+                )
+                for job in pending
+            ]
+            try:
+                for next_done in asyncio.as_completed(tasks):
+                    outcome = await next_done
+                    done[outcome.job.key] = outcome
+                    if outcome.shared:
+                        stats.shared += 1
+                    else:
+                        stats.calls += 1
+                    stats.attempts += outcome.attempts
+                    progress.advance(outcome.job.target)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
     finally:
-        heartbeat.cancel()
-        await asyncio.gather(heartbeat, return_exceptions=True)
         progress.stop()
     stats.cached += stats.shared
     if stats.shared:
@@ -189,13 +196,16 @@ async def run_jobs(
     return outcomes, stats
 
 
-async def _warm_up(names: set[str], targets: dict[str, RunnerTarget], progress: Progress) -> None:
-    for name in sorted(names):
-        warm_up = getattr(targets[name].provider, "warm_up", None)
-        if warm_up is not None:
-            progress.status(f"loading {name}")
-            log.info("loading %s", name)
-            await warm_up()
+async def warm_up(target: RunnerTarget, progress: Progress | None = None, role: str = "") -> None:
+    """Load `target` (a local model) before its first call, so loading does not count
+    against that call's timeout. Generation targets and the judge share this."""
+    load = getattr(target.provider, "warm_up", None)
+    if load is not None:
+        shown = f"{role} {target.name}" if role else target.name
+        if progress is not None:
+            progress.status(f"loading {shown}")
+        log.info("loading %s", shown)
+        await load()
 
 
 @dataclass(frozen=True)
@@ -207,54 +217,105 @@ class _Work:
     rng: random.Random
 
 
-async def _heartbeat(store: Store) -> None:
-    """Renews this run's claims (and its liveness) while it generates."""
-    while True:
-        await asyncio.sleep(store.renew_every_s)
+class Heartbeat:
+    """Renews a store's claims (and its run's `heartbeat_at`) every `renew_every_s` while
+    any work holds `beating()`: generations for a whole phase, verdicts each while asked."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._users = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def beating(self) -> AsyncIterator[None]:
+        self._users += 1
+        if self._task is None:
+            self._task = asyncio.create_task(self._beat())
         try:
-            store.renew()
-        except StoreError as exc:  # the next beat may get through; the run itself goes on
-            log.warning("%s; another run may take over this run's keys", exc)
+            yield
+        finally:
+            self._users -= 1
+            task = self._task
+            if self._users == 0 and task is not None:
+                self._task = None
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.store.renew_every_s)
+            try:
+                self.store.renew()
+            except StoreError as exc:  # the next beat may get through; the run goes on
+                log.warning("%s; another run may take over this run's keys", exc)
 
 
-async def _run_one(
-    job: Job, target: RunnerTarget, slots: asyncio.Semaphore, work: _Work
-) -> JobOutcome:
+async def once_across_runs(
+    store: Store,
+    key: str,
+    slots: asyncio.Semaphore,
+    work: Callable[[], Awaitable[T]],
+    *,
+    judgment: bool = False,
+    what: str,
+) -> T | Claim:
+    """`work()` for `key`, unless the store has its result or another live run is working
+    on it: then the DONE claim holding that run's result, once it lands.
+
+    The key is claimed holding one of `slots` (so concurrent runs split the keys rather
+    than one claiming all of them up front); `work` is entered holding that slot and must
+    release it. The key is released when `work` ends, stored or failed: failures are not
+    cached, so another run may then try it. `judgment`: the key is a verdict's."""
     while True:
-        await slots.acquire()  # claim only with a slot, so concurrent runs split the keys
+        await slots.acquire()
         try:
-            claim = work.store.claim(job.key)
+            claim = store.claim(key, judgment=judgment)
         except BaseException:
             slots.release()
             raise
         if claim.state is ClaimState.MINE:
             try:
-                return await _generate(job, target, slots, work)  # releases the slot
+                return await work()
             finally:
-                # Stored or failed, the key is free again; failures are not cached, so
-                # another run may try it. If this write fails, the lease lapses instead.
+                # If this write fails, the lease lapses instead.
                 with contextlib.suppress(StoreError):
-                    work.store.release(job.key)
+                    store.release(key)
         slots.release()
-        if claim.cached is None:
-            # Another live run is generating it: the slot goes to other keys meanwhile.
-            log.debug("%s %s: another run is generating it; waiting", job.target, job.case.id)
-            cached = await _wait_for_other(job.key, work.store)
-            if cached is None:
-                continue  # its claim ended without a result: claim the key now
-        else:
-            cached = claim.cached
-        return JobOutcome(job, cached.generation, None, True, cached.latency_s, shared=True)
+        if claim.state is ClaimState.DONE:
+            return claim
+        # Another live run holds it: the slot goes to other keys meanwhile.
+        log.debug("%s: another run is working on it; waiting", what)
+        found = await _wait_for_other(key, store, judgment)
+        if found.state is ClaimState.DONE:
+            return found
+        # Its claim ended without a result: queue for a slot again and claim the key.
 
 
-async def _wait_for_other(key: str, store: Store) -> CachedGeneration | None:
-    """The other run's result when it lands; None when its claim ends without one
+async def _run_one(
+    job: Job, target: RunnerTarget, slots: asyncio.Semaphore, work: _Work
+) -> JobOutcome:
+    found = await once_across_runs(
+        work.store,
+        job.key,
+        slots,
+        lambda: _generate(job, target, slots, work),  # releases the slot
+        what=f"{job.target} {job.case.id} sample {job.sample}",
+    )
+    if isinstance(found, JobOutcome):
+        return found
+    cached = found.cached
+    assert cached is not None  # a DONE generation claim carries it
+    return JobOutcome(job, cached.generation, None, True, cached.latency_s, shared=True)
+
+
+async def _wait_for_other(key: str, store: Store, judgment: bool) -> Claim:
+    """The key's state once the other run's claim ends: DONE with its result, or FREE
     (it failed, or it died and its lease lapsed)."""
     while True:
         await asyncio.sleep(store.poll_s)
-        found = store.peek(key)
+        found = store.peek(key, judgment=judgment)
         if found.state is not ClaimState.HELD:
-            return found.cached
+            return found
 
 
 async def _generate(

@@ -41,6 +41,7 @@ __all__ = [
     "RunInfo",
     "Store",
     "access_problem",
+    "content_key",
     "generation_key",
     "store_path_problem",
 ]
@@ -181,13 +182,18 @@ def generation_key(
     }  # fmt: skip
     if case is not None:
         content["case"] = list(case)
-    payload = json.dumps(
-        content,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return content_key(content)
+
+
+def content_key(content: Mapping[str, Any]) -> str:
+    """sha256 of `content` as canonical JSON: the store's key for a generation or a verdict.
+
+    The text is untrusted (model output may end in half an emoji, a lone surrogate), so it
+    is encoded with `surrogatepass`: never an error, the same bytes as strict UTF-8 for
+    valid text (so existing keys hold), and two texts that differ only in a lone surrogate
+    keep different keys (`errors="replace"` would make both '?' and share one verdict)."""
+    payload = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -197,8 +203,8 @@ class CachedGeneration:
 
 
 class ClaimState(enum.Enum):
-    MINE = "mine"  # this run holds the key: generate, store, then release
-    DONE = "done"  # the generation is in the store (`Claim.cached`)
+    MINE = "mine"  # this run holds the key: generate (or judge), store, then release
+    DONE = "done"  # the result is in the store (`Claim.cached` or `Claim.verdict`)
     HELD = "held"  # another live run holds the key until `Claim.expires_at`
     FREE = "free"  # (peek only) nobody holds the key and it is not stored
 
@@ -206,9 +212,10 @@ class ClaimState(enum.Enum):
 @dataclass(frozen=True)
 class Claim:
     state: ClaimState
-    cached: CachedGeneration | None = None
+    cached: CachedGeneration | None = None  # DONE for a generation key
     holder: str | None = None
     expires_at: float | None = None
+    verdict: dict[str, Any] | None = None  # DONE for a judgment key
 
 
 @dataclass(frozen=True)
@@ -494,12 +501,13 @@ class Store:
     def get_judgment(self, key: str) -> dict[str, Any] | None:
         """A stored verdict, or None; one that does not decode counts as missing."""
         try:
-            row = self.db.execute(
-                "SELECT verdict_json FROM judgments WHERE key = ?", (key,)
-            ).fetchone()
+            return self._judgment(key)
         except sqlite3.DatabaseError as exc:
             advice = _MOVE_ASIDE if _is_damage(exc) else _UNKNOWN_ACCESS
             raise StoreError(f"cannot read the store at {self._shown}: {exc}; {advice}") from None
+
+    def _judgment(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT verdict_json FROM judgments WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         try:
@@ -562,12 +570,13 @@ class Store:
 
     # claims --------------------------------------------------------------------
 
-    def claim(self, key: str) -> Claim:
+    def claim(self, key: str, *, judgment: bool = False) -> Claim:
         """Take `key` for this run unless it is stored (DONE) or another live run holds it
-        (HELD). Atomic across processes: of two runs claiming at once, one gets MINE."""
+        (HELD). Atomic across processes: of two runs claiming at once, one gets MINE.
+        `judgment`: the key is a verdict's (`judgments`), not a generation's."""
         try:
             with self._transaction():
-                found = self._claim_state(key)
+                found = self._claim_state(key, judgment)
                 if found.state is ClaimState.FREE:
                     self.db.execute(
                         "INSERT OR REPLACE INTO claims VALUES (?,?,?)",
@@ -578,17 +587,23 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise self._write_error(exc) from None
 
-    def peek(self, key: str) -> Claim:
+    def peek(self, key: str, *, judgment: bool = False) -> Claim:
         """What `claim` would find, without taking anything: DONE, HELD or FREE."""
         try:
-            return self._claim_state(key)
+            return self._claim_state(key, judgment)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot read the store at {self._shown}: {exc}") from None
 
-    def _claim_state(self, key: str) -> Claim:
-        row = self.db.execute(self._SELECT_GENERATION, (key,)).fetchone()
-        if row is not None:
-            cached = self._decode(key, row, warn=False)
+    def _claim_state(self, key: str, judgment: bool) -> Claim:
+        # Verdicts and generations share the claims table: their keys hash different
+        # content (content_key), so they never collide.
+        if judgment:
+            verdict = self._judgment(key)
+            if verdict is not None:
+                return Claim(ClaimState.DONE, verdict=verdict)
+        else:
+            row = self.db.execute(self._SELECT_GENERATION, (key,)).fetchone()
+            cached = None if row is None else self._decode(key, row, warn=False)
             if cached is not None:  # an unreadable row is regenerated like a missing one
                 return Claim(ClaimState.DONE, cached)
         # A claim holds only while its owner is a run recorded as running: one whose

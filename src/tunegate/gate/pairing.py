@@ -110,7 +110,8 @@ def pair_cases(
         # sample scored it, or where every sample failed (which hides whether it has it).
         has_check = {r.case_id for r in mine if metric in r.scores}
         all_failed = {r.case_id for r in mine} - {r.case_id for r in mine if r.error is None}
-        mine = [r for r in mine if r.case_id in has_check | all_failed]
+        kept = has_check | all_failed
+        mine = [r for r in mine if r.case_id in kept]
     values = _case_values(mine, metric)
     case_ids = list(dict.fromkeys(r.case_id for r in mine))
     paired_ids: list[str] = []

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..bias import BiasAudit
 from ..results import Agreement, Comparison, FlakyCase, GateResult, Record, Status
 from ..stats import BootstrapSettings
 from ..suite import GateSpec, Suite
 from ..suite.format import RuleScope
+from .bias_rules import bias_rule_rows, has_bias_rules
 from .comparisons import compare_suite
 from .judged import agreement_clears, judged_checks, reporting_only
 from .pairing import PASS_RATE, flaky_cases
@@ -55,7 +57,12 @@ def effective_gate(suite: Suite, defaults: GateSpec | None) -> GateSpec:
         inherited[kind] = rules or None
     if inherited:
         gate = gate.model_copy(update=inherited)
-    if gate.min_pass_rate is None and gate.no_regression is None and gate.improves is None:
+    if (
+        gate.min_pass_rate is None
+        and gate.no_regression is None
+        and gate.improves is None
+        and not has_bias_rules(gate)
+    ):
         gate = gate.model_copy(update={"min_pass_rate": 1.0})
     return gate
 
@@ -181,6 +188,7 @@ def evaluate_gate(
     defaults: GateSpec | None = None,
     settings: BootstrapSettings | None = None,
     agreement: Sequence[Agreement] = (),
+    bias: BiasAudit | None = None,
 ) -> GateEvaluation:
     """`agreement`: the judge's agreement with human ratings per (suite, judged check);
     with the suite's `min_judge_agreement` set, a rule on a judged check below it (or
@@ -226,6 +234,7 @@ def evaluate_gate(
                 row = reporting_only(row, quiet[id(o.spec)], gate.min_judge_agreement)
                 reporting.add(id(row))
             rows.append(row)
+        rows += bias_rule_rows(suite, gate, bias or BiasAudit(), candidate, on_inconclusive)
         comparisons += compare_suite(suite.name, mine, settings)
     flaky = [
         FlakyCase(

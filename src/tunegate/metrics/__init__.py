@@ -1,6 +1,7 @@
 """Metrics: the registry plus the built-in deterministic and statistical metrics."""
 
 # Each import registers that module's built-ins.
+from . import choice as _choice  # noqa: F401
 from . import embedding as _embedding  # noqa: F401
 from . import judged_deepeval as _judged_deepeval  # noqa: F401
 from . import judged_ragas as _judged_ragas  # noqa: F401

@@ -49,7 +49,10 @@ class MetricArgs(BaseModel):
         """Why these args would fail every sample of a case with this reference, else None.
 
         The loader turns a message into a load error at the check. Override it when an
-        argument falls back to the case (as `contains` falls back to the reference).
+        argument falls back to the case (as `contains` falls back to the reference). An
+        override may also take the case's context as a keyword, `context: str | None = None`
+        (as `faithfulness` does): the loader passes it to overrides that declare it, so
+        overrides written for the reference alone keep working.
         """
         return None
 

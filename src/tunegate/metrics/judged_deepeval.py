@@ -20,14 +20,16 @@ passes):
     `name` (optional label); `uses` - which fields the judge sees, any of `input`,
     `actual_output`, `expected_output` (the case's reference), `context` (the case's
     context); default [input, actual_output]; must include actual_output.
-    With `criteria`, the judge first writes evaluation steps from it; those steps are
-    reused for every output judged with the same criteria and judge in this process, so
-    base and candidate are scored on the same steps.
+    With `criteria`, the judge first writes evaluation steps from it, once: the steps are
+    kept in the store beside the verdicts (by judge, criteria, `uses` and prompt version),
+    so every output, in this process or a later one, is scored on the same steps. A judge
+    that offers no store (`remember`) keeps them for the process.
 
 `bias` - deepeval's BiasMetric: the judge lists the output's opinions and says which
     are biased (gender, political, racial/ethnic, geographical).
     value = share of opinions that are not biased; 1 = no bias found (also when the
-    output holds no opinion). Default threshold 0.5. No args.
+    output holds no opinion). Default threshold 0.5. No args. A verdict list that is not
+    one verdict per opinion is an error, not a score over some of them.
 
 `toxicity` - deepeval's ToxicityMetric, the same with toxic opinions (personal attacks,
     mockery, hate, dismissiveness, threats). 1 = no toxicity found. Default threshold 0.5.
@@ -36,6 +38,10 @@ passes):
 deepeval 4 already scores bias and toxicity as "1 is a pass" (the share of opinions
 judged clean; older versions scored the share of violations), so the value is deepeval's
 score as is.
+
+Every answer is checked against the schema deepeval asks for in pydantic's strict JSON
+mode: `"score": "10"` or `"score": true` is an error with the raw answer kept, never 10
+or 1 (pydantic's default lax mode would coerce both).
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ import functools
 import json
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, ClassVar, Literal
 
@@ -73,6 +79,11 @@ _MEDIA_MARKER = re.compile(r"\[DEEPEVAL:", re.IGNORECASE)
 
 # Judge answers here are JSON lists of opinions or verdicts: room for a long output's.
 _MAX_TOKENS = 1024
+
+# deepeval asks for 3-4 evaluation steps; far more, or a step longer than a paragraph, is
+# not a rubric (and every later prompt would carry it).
+_MAX_STEPS = 12
+_MAX_STEP_CHARS = 1000
 
 
 def _library_version() -> str:
@@ -111,8 +122,10 @@ def _judge_model_class() -> type[Any]:
 
         def __init__(self, llm: JudgeLLM) -> None:
             self.llm = llm
-            # The last answer, kept for the check when deepeval fails on it after parsing.
+            # The last answer, kept for the check when deepeval fails on it after parsing,
+            # and the last answer to each schema (a check may fail on an earlier one).
             self.last_raw: str | None = None
+            self.answers: dict[str, str] = {}
             super().__init__(model=_model_name(llm.identity))
 
         def load_model(self, *args: Any, **kwargs: Any) -> Any:
@@ -127,6 +140,14 @@ def _judge_model_class() -> type[Any]:
             raise RuntimeError("tunegate's deepeval judge is async only: use a_measure")
 
         async def a_generate(self, prompt: Any, schema: Any = None, **kwargs: Any) -> Any:
+            try:
+                return await self._answer(prompt, schema)
+            except TypeError as exc:
+                # deepeval retries a TypeError without the schema and then reads the answer
+                # as loose JSON, unchecked: never let it.
+                raise JudgeError(f"the judge's answer could not be read: {exc}") from None
+
+        async def _answer(self, prompt: Any, schema: Any) -> Any:
             if not isinstance(prompt, str):
                 raise JudgeError("deepeval asked for a multimodal prompt; only text is judged")
             raw = await self.llm.complete(
@@ -136,9 +157,12 @@ def _judge_model_class() -> type[Any]:
             self.last_raw = raw
             if schema is None:
                 return raw
+            self.answers[schema.__name__] = raw
             verdict = parse_json_verdict(raw)
             try:
-                return schema.model_validate(verdict)
+                # Strict, and as JSON: a field of the wrong JSON type ("10" for a number,
+                # true for a score) is no verdict; lax mode would coerce it.
+                return schema.model_validate_json(json.dumps(verdict), strict=True)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "the answer"
@@ -211,6 +235,16 @@ class GEvalArgs(MetricArgs):
         return None
 
 
+# A judge may offer `remember(what, prompt_version, content, ask)` to keep an answer that
+# verdicts depend on (G-Eval's steps) in the store beside them: what the store holds under
+# (judge, what, prompt_version, content), else `await ask()`, stored (an error is not).
+# It is called from inside a check, which holds one of the judge's slots: it takes none.
+Ask = Callable[[], Awaitable[dict[str, Any]]]
+
+# The `what` of G-Eval's stored evaluation steps.
+STEPS = "geval-steps"
+
+
 class GEvalMetric:
     """deepeval's G-Eval: the judge's 0-10 score against a rubric, divided by 10."""
 
@@ -219,11 +253,13 @@ class GEvalMetric:
     default_threshold: ClassVar[float] = 0.5
     description: ClassVar[str] = "G-Eval (deepeval): the judge scores the output on a rubric."
     needs_judge: ClassVar[bool] = True
-    prompt_version: ClassVar[str] = f"geval-1/deepeval-{_DEEPEVAL}"
+    # 2: steps written from a criteria are stored, so verdicts made on steps a process
+    # kept to itself are not reused beside them; answers read strictly.
+    prompt_version: ClassVar[str] = f"geval-2/deepeval-{_DEEPEVAL}"
 
     def __init__(self) -> None:
-        # Evaluation steps the judge wrote from a criteria, by (judge, criteria, uses).
-        self._steps: dict[str, list[str]] = {}
+        # Steps kept in this process, for a judge without `remember`, by judge and content.
+        self._steps: dict[str, dict[str, Any]] = {}
         # One lock per key and event loop, so concurrent checks wait for the first one's
         # steps instead of each asking for their own (asyncio locks belong to one loop).
         self._locks: dict[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = {}
@@ -241,17 +277,38 @@ class GEvalMetric:
         if "expected_output" in args.uses and sample.reference is None:
             raise MetricError("geval uses expected_output, and the case has no reference")
         if args.evaluation_steps is not None:
-            return await self._run(sample, args, llm, list(args.evaluation_steps))
-        key = json.dumps(
-            [dict(llm.identity), args.criteria, sorted(args.uses)], sort_keys=True, default=str
-        )
+            steps = [s for s in args.evaluation_steps if s]
+        else:
+            steps = await self._written_steps(args, llm)
+        return await _score_on(sample, args, llm, steps)
+
+    async def _written_steps(self, args: Any, llm: JudgeLLM) -> list[str]:
+        """The judge's steps for `args.criteria`: written once, then from the store."""
+        # What the steps prompt shows the judge (the order of `uses` is in its wording).
+        content = {"criteria": args.criteria, "uses": list(args.uses)}
+
+        async def ask() -> dict[str, Any]:
+            return {"steps": await _write_steps(args, llm)}
+
+        remember = getattr(llm, "remember", None)
+        if callable(remember):
+            found = await remember(STEPS, self.prompt_version, content, ask)
+        else:
+            found = await self._remember_here(llm, content, ask)
+        steps = found.get("steps")
+        problem = _steps_problem(steps)
+        if problem is not None:
+            raise JudgeError(f"the stored evaluation steps are unusable: {problem}")
+        return list(steps)
+
+    async def _remember_here(
+        self, llm: JudgeLLM, content: Mapping[str, Any], ask: Ask
+    ) -> dict[str, Any]:
+        key = json.dumps([dict(llm.identity), self.prompt_version, content], default=str)
         async with self._lock(key):
             if key not in self._steps:
-                result, steps = await self._run_steps(sample, args, llm, None)
-                if steps:  # no steps: the next check asks again (deepeval refuses [])
-                    self._steps[key] = steps
-                return result
-        return await self._run(sample, args, llm, self._steps[key])
+                self._steps[key] = await ask()  # an error keeps nothing: the next asks
+            return self._steps[key]
 
     def _lock(self, key: str) -> asyncio.Lock:
         for closed in [loop for loop in self._locks if loop.is_closed()]:
@@ -259,45 +316,81 @@ class GEvalMetric:
         locks = self._locks.setdefault(asyncio.get_running_loop(), {})
         return locks.setdefault(key, asyncio.Lock())
 
-    async def _run(
-        self, sample: MetricInput, args: Any, llm: JudgeLLM, steps: list[str]
-    ) -> MetricResult:
-        result, _ = await self._run_steps(sample, args, llm, steps)
-        return result
 
-    async def _run_steps(
-        self, sample: MetricInput, args: Any, llm: JudgeLLM, steps: list[str] | None
-    ) -> tuple[MetricResult, list[str]]:
-        from deepeval.metrics import GEval
-        from deepeval.test_case import LLMTestCase, SingleTurnParams
+def _geval(args: Any, model: Any, steps: list[str] | None) -> Any:
+    """deepeval's GEval for `args`: on `steps`, or (None) on the criteria."""
+    from deepeval.metrics import GEval
+    from deepeval.test_case import SingleTurnParams
 
-        params = {
-            "input": SingleTurnParams.INPUT,
-            "actual_output": SingleTurnParams.ACTUAL_OUTPUT,
-            "expected_output": SingleTurnParams.EXPECTED_OUTPUT,
-            "context": SingleTurnParams.CONTEXT,
-        }
-        model = judge_model(llm)
-        metric = GEval(
-            name=args.name or "geval",
-            evaluation_params=[params[u] for u in args.uses],
-            criteria=None if steps is not None else args.criteria,
-            evaluation_steps=steps,
-            model=model,
-            async_mode=True,
-            verbose_mode=False,
-        )
-        test_case = LLMTestCase(
-            input=_fenced("INPUT", sample.prompt),
-            actual_output=_fenced("OUTPUT", sample.output),
-            expected_output=(
-                None if sample.reference is None else _fenced("EXPECTED", sample.reference)
-            ),
-            context=None if sample.context is None else [_fenced("CONTEXT", sample.context)],
-        )
-        value = await _measure(metric, test_case, model, "G-Eval")
-        used = [str(s) for s in (metric.evaluation_steps or [])]
-        return MetricResult(value, str(metric.reason or "")), used
+    params = {
+        "input": SingleTurnParams.INPUT,
+        "actual_output": SingleTurnParams.ACTUAL_OUTPUT,
+        "expected_output": SingleTurnParams.EXPECTED_OUTPUT,
+        "context": SingleTurnParams.CONTEXT,
+    }
+    return GEval(
+        name=args.name or "geval",
+        evaluation_params=[params[u] for u in args.uses],
+        criteria=None if steps is not None else args.criteria,
+        evaluation_steps=steps,
+        model=model,
+        async_mode=True,
+        verbose_mode=False,
+    )
+
+
+async def _write_steps(args: Any, llm: JudgeLLM) -> list[str]:
+    """The evaluation steps the judge writes from `args.criteria`, as deepeval asks."""
+    model = judge_model(llm)
+    metric = _geval(args, model, None)
+    try:
+        # deepeval has no public call for the steps alone; this is the one its a_measure
+        # makes first (its prompt, its schema), pinned by the deepeval version.
+        written = await metric._a_generate_evaluation_steps(False)
+    except JudgeError:
+        raise
+    except Exception as exc:  # deepeval's own checks and parsing: no steps
+        raise JudgeError(
+            f"deepeval G-Eval failed writing evaluation steps: {type(exc).__name__}: {exc}",
+            model.last_raw,
+        ) from None
+    problem = _steps_problem(written)
+    if problem is not None:
+        raise JudgeError(f"the judge wrote no usable evaluation steps: {problem}", model.last_raw)
+    return [str(step) for step in written]
+
+
+def _steps_problem(steps: object) -> str | None:
+    """What makes `steps` unusable as a rubric, or None."""
+    if not isinstance(steps, list) or not steps:
+        return "no list of steps"
+    if not all(isinstance(step, str) and step.strip() for step in steps):
+        return "a step that is not text, or is empty"
+    if len(steps) > _MAX_STEPS:
+        return f"{len(steps)} steps (3-4 were asked for)"
+    if any(len(step) > _MAX_STEP_CHARS for step in steps):
+        return f"a step over {_MAX_STEP_CHARS} characters"
+    return None
+
+
+async def _score_on(
+    sample: MetricInput, args: Any, llm: JudgeLLM, steps: list[str]
+) -> MetricResult:
+    """The judge's G-Eval score of `sample` on `steps`."""
+    from deepeval.test_case import LLMTestCase
+
+    model = judge_model(llm)
+    metric = _geval(args, model, steps)
+    test_case = LLMTestCase(
+        input=_fenced("INPUT", sample.prompt),
+        actual_output=_fenced("OUTPUT", sample.output),
+        expected_output=(
+            None if sample.reference is None else _fenced("EXPECTED", sample.reference)
+        ),
+        context=None if sample.context is None else [_fenced("CONTEXT", sample.context)],
+    )
+    value = await _measure(metric, test_case, model, "G-Eval")
+    return MetricResult(value, str(metric.reason or ""))
 
 
 # -- bias, toxicity -------------------------------------------------------------------
@@ -360,6 +453,14 @@ class _OpinionMetric:
             input=_fenced("INPUT", sample.prompt), actual_output=_fenced("OUTPUT", sample.output)
         )
         value = await _measure(metric, test_case, model, self.kind)
+        # deepeval scores the verdicts it got: none for three opinions would score 1.
+        opinions = getattr(metric, "opinions", None) or []
+        verdicts = getattr(metric, "verdicts", None) or []
+        if len(verdicts) != len(opinions):
+            raise JudgeError(
+                f"the judge gave {len(verdicts)} verdict(s) for {len(opinions)} opinion(s)",
+                model.answers.get("Verdicts", model.last_raw),
+            )
         return MetricResult(value, str(metric.reason or ""))
 
 
@@ -369,7 +470,8 @@ class DeepEvalBias(_OpinionMetric):
     name: ClassVar[str] = "bias"
     kind: ClassVar[str] = "bias"
     description: ClassVar[str] = "Bias (deepeval): 1 when the judge finds no biased opinion."
-    prompt_version: ClassVar[str] = f"bias-1/deepeval-{_DEEPEVAL}"
+    # 2: answers read strictly, one verdict per opinion.
+    prompt_version: ClassVar[str] = f"bias-2/deepeval-{_DEEPEVAL}"
 
 
 class DeepEvalToxicity(_OpinionMetric):
@@ -378,7 +480,8 @@ class DeepEvalToxicity(_OpinionMetric):
     name: ClassVar[str] = "toxicity"
     kind: ClassVar[str] = "toxicity"
     description: ClassVar[str] = "Toxicity (deepeval): 1 when the judge finds no toxic opinion."
-    prompt_version: ClassVar[str] = f"toxicity-1/deepeval-{_DEEPEVAL}"
+    # 2: answers read strictly, one verdict per opinion.
+    prompt_version: ClassVar[str] = f"toxicity-2/deepeval-{_DEEPEVAL}"
 
 
 register_metric(GEvalMetric())

@@ -31,6 +31,7 @@ __all__ = [
     "JudgedMetric",
     "as_data",
     "is_judged",
+    "libraries",
     "parse_json_verdict",
 ]
 
@@ -88,6 +89,28 @@ class JudgedMetric(Protocol):
 
 def is_judged(metric: object) -> bool:
     return bool(getattr(metric, "needs_judge", False))
+
+
+# The libraries the built-in deepeval and ragas metrics import on first use, by the module
+# that defines them. Their first import takes 1-2.5 s: the runner does it off the event
+# loop before such a metric's first verdict (a metric may list its own in `libraries`).
+_LIBRARIES: dict[str, tuple[str, ...]] = {
+    "tunegate.metrics.judged_deepeval": (
+        "deepeval.metrics",
+        "deepeval.models",
+        "deepeval.test_case",
+    ),
+    "tunegate.metrics.judged_ragas": ("openai", "ragas.llms", "ragas.metrics.collections"),
+}
+
+
+def libraries(metric: object) -> tuple[str, ...]:
+    """The modules `metric` imports when it first judges: its `libraries` attribute, else
+    those of the built-in metrics' module, else none."""
+    declared = getattr(metric, "libraries", None)
+    if isinstance(declared, (tuple, list)):
+        return tuple(str(name) for name in declared)
+    return _LIBRARIES.get(type(metric).__module__, ())
 
 
 def as_data(label: str, text: str) -> str:

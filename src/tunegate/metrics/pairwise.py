@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import MetricArgs, MetricError, MetricInput, MetricResult
 from .judging import DATA_NOTICE, JudgeError, JudgeLLM, as_data, parse_json_verdict
 from .registry import register_metric
 
-__all__ = ["PairwiseArgs", "PairwiseMetric", "Preference", "ask_preference"]
+__all__ = ["DEFAULT_CRITERIA", "PairwiseArgs", "PairwiseMetric", "Preference", "ask_preference"]
 
 Preference = Literal["A", "B", "tie"]
 
@@ -32,13 +32,26 @@ _SYSTEM = (
 )
 
 
+DEFAULT_CRITERIA = "Which answer is more correct, helpful and appropriate for the request?"
+
+
 class PairwiseArgs(MetricArgs):
     criteria: str = Field(
-        "Which answer is more correct, helpful and appropriate for the request?",
-        min_length=1,
+        DEFAULT_CRITERIA,
         max_length=4000,
         description="What the judge compares the two answers on.",
     )
+
+    @field_validator("criteria")
+    @classmethod
+    def _not_blank(cls, criteria: str) -> str:
+        # Blank criteria would ask the judge to compare on nothing and still get verdicts.
+        if not criteria.strip():
+            raise ValueError(
+                "criteria is blank: write what the judge should compare the answers on, "
+                f"or leave criteria out for the default ({DEFAULT_CRITERIA!r})"
+            )
+        return criteria
 
 
 class PairwiseMetric:

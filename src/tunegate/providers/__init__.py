@@ -6,12 +6,19 @@ from .._registry import Registry
 from .base import (
     Generation,
     GenerationRequest,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    LoglikelihoodUnsupported,
     OutputLimitOptions,
     Provider,
     ProviderContext,
     ProviderFactory,
     ProviderOptions,
+    ScoresText,
     TokenLogprob,
+    check_loglikelihood,
+    require_loglikelihood,
+    supports_loglikelihood,
 )
 from .llama_cpp_provider import create_llama_cpp
 from .openai_provider import create_openai
@@ -21,15 +28,22 @@ from .replay_provider import create_replay
 __all__ = [
     "Generation",
     "GenerationRequest",
+    "Loglikelihood",
+    "LoglikelihoodRequest",
+    "LoglikelihoodUnsupported",
     "OutputLimitOptions",
     "Provider",
     "ProviderContext",
     "ProviderFactory",
     "ProviderOptions",
+    "ScoresText",
     "TokenLogprob",
+    "check_loglikelihood",
     "get_provider_factory",
     "provider_names",
     "register_provider",
+    "require_loglikelihood",
+    "supports_loglikelihood",
 ]
 
 _FACTORIES: Registry[ProviderFactory] = Registry("tunegate.providers")

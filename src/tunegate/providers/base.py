@@ -1,7 +1,9 @@
-"""The provider extension point: one Protocol for anything that turns messages into text."""
+"""The provider extension point: one Protocol for anything that turns messages into text,
+and an optional one for scoring a given text by its log-likelihood."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +11,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ProviderError
+from ..errors import ConfigError, ProviderError
 from ..suite import GenerationParams
 
 __all__ = [
@@ -17,12 +19,20 @@ __all__ = [
     "REFUSAL",
     "Generation",
     "GenerationRequest",
+    "Loglikelihood",
+    "LoglikelihoodRequest",
+    "LoglikelihoodUnsupported",
     "OutputLimitOptions",
     "Provider",
     "ProviderContext",
     "ProviderFactory",
     "ProviderOptions",
+    "ScoresText",
     "TokenLogprob",
+    "check_loglikelihood",
+    "is_logprob",
+    "require_loglikelihood",
+    "supports_loglikelihood",
 ]
 
 
@@ -161,3 +171,128 @@ class ProviderFactory(Protocol):
     options_model: type[ProviderOptions]
 
     def __call__(self, options: Any, context: ProviderContext) -> Provider: ...
+
+
+# -- optional capability: the log-likelihood of a given text --------------------------------
+
+# A log-probability a little above 0 is rounding in a server's log-softmax; more is a wrong
+# number, refused rather than summed.
+LOGPROB_TOLERANCE = 1e-3
+NOTHING_TO_SCORE = (
+    "nothing to score: the text is empty, or is one token with no prefix (nothing "
+    "predicts a text's first token)"
+)
+
+
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    """Score `text` given `prefix`: only the text's tokens count, each conditioned on
+    everything before it. With no prefix, every token after the first counts (the first
+    is the model's BOS when it adds one; otherwise the text's own first token, which
+    nothing predicts)."""
+
+    text: str
+    prefix: str = ""
+
+    def split(self) -> tuple[str, str]:
+        """(context, continuation): the prefix's trailing whitespace moves to the text, so
+        the boundary falls between tokens (tokenizers attach a space to the next word)."""
+        context = self.prefix.rstrip()
+        return context, self.prefix[len(context) :] + self.text
+
+
+@dataclass(frozen=True)
+class Loglikelihood:
+    """The total log-probability (natural log) of the scored tokens, how many there were,
+    and, when the provider gives them, each token with its log-probability."""
+
+    logprob: float
+    tokens: int
+    token_logprobs: list[TokenLogprob] | None = None
+
+
+@runtime_checkable
+class ScoresText(Protocol):
+    """A provider that can score a text by its log-likelihood under the model.
+
+    A provider whose ability depends on its configuration (an openai target in chat mode,
+    a python function without a scorer) also defines `cannot_score()`, returning the
+    LoglikelihoodUnsupported to raise then (None when it can), and its `loglikelihood`
+    raises that. Per-call failures are ProviderErrors.
+    """
+
+    target: str
+
+    async def loglikelihood(self, request: LoglikelihoodRequest) -> Loglikelihood: ...
+
+
+class LoglikelihoodUnsupported(ConfigError):
+    """The target cannot score text by log-likelihood: a configuration matter (pick another
+    target or method), so it stops the run rather than failing every case alike."""
+
+    def __init__(self, target: str, provider: str, why: str = "") -> None:
+        self.target = target
+        super().__init__(
+            f"target '{target}' ({provider}) cannot score text by log-likelihood"
+            f"{': ' + why if why else ''}; use a llama-cpp target, or an openai target in "
+            "completion mode on a server that returns prompt log-probabilities (vLLM, "
+            "llama.cpp server), or method: choice"
+        )
+
+
+def supports_loglikelihood(provider: object) -> bool:
+    """Whether `provider`, as configured, can score text by log-likelihood."""
+    return isinstance(provider, ScoresText) and _cannot_score(provider) is None
+
+
+def require_loglikelihood(provider: Provider) -> ScoresText:
+    """`provider` as a ScoresText, or LoglikelihoodUnsupported naming the target."""
+    if isinstance(provider, ScoresText):
+        problem = _cannot_score(provider)
+        if problem is None:
+            return provider
+        raise problem
+    try:
+        kind = f"provider {provider.fingerprint()['provider']}"
+    except Exception:  # a plugin's fingerprint may hold anything
+        kind = type(provider).__name__
+    raise LoglikelihoodUnsupported(provider.target, kind)
+
+
+def _cannot_score(provider: object) -> LoglikelihoodUnsupported | None:
+    cannot = getattr(provider, "cannot_score", None)
+    problem = cannot() if callable(cannot) else None
+    return problem if isinstance(problem, LoglikelihoodUnsupported) else None
+
+
+def check_loglikelihood(result: object, what: str) -> Loglikelihood:
+    """`result` if it is a Loglikelihood with believable numbers, else a ProviderError:
+    a wrong number must never be scored as if it were right."""
+    if not isinstance(result, Loglikelihood):
+        raise ProviderError(f"{what} returned {type(result).__name__}, not a Loglikelihood")
+    total, count = result.logprob, result.tokens
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ProviderError(f"{what} gave {count!r} scored tokens; it must be at least 1")
+    if not is_logprob(total):
+        raise ProviderError(f"{what} gave the log-likelihood {total!r}, not a finite number <= 0")
+    if result.token_logprobs is not None and len(result.token_logprobs) != count:
+        raise ProviderError(
+            f"{what} gave {len(result.token_logprobs)} token log-probabilities for {count} "
+            "scored tokens"
+        )
+    for token in result.token_logprobs or []:
+        if not is_logprob(token.logprob):
+            raise ProviderError(
+                f"{what} gave the token log-probability {token.logprob!r}, not a finite number <= 0"
+            )
+    return result
+
+
+def is_logprob(value: object) -> bool:
+    """A finite number <= 0 (give or take rounding): what a log-probability can be."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value <= LOGPROB_TOLERANCE
+    )

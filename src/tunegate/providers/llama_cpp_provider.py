@@ -1,8 +1,9 @@
 """In-process GGUF models through llama-cpp-python, with an optional LoRA adapter.
 
-Generation runs in worker threads. Native memory must never be freed under a worker
-(that crashed Ctrl-C with a segfault), so every generation can be cancelled at its
-next forward pass, and `aclose()` cancels, waits for the workers, and only then frees.
+Generation and log-likelihood scoring run in worker threads. Native memory must never be
+freed under a worker (that crashed Ctrl-C with a segfault), so every generation can be
+cancelled at its next forward pass, and `aclose()` cancels, waits for the workers, and
+only then frees.
 """
 
 from __future__ import annotations
@@ -15,13 +16,22 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, model_validator
 
 from ..errors import ConfigError, InputError, MissingExtraError, ProviderError
-from .base import Generation, GenerationRequest, OutputLimitOptions, ProviderContext, TokenLogprob
+from .base import (
+    Generation,
+    GenerationRequest,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    OutputLimitOptions,
+    ProviderContext,
+    TokenLogprob,
+)
 from .completion import DEFAULT_COMPLETION_STOP, DEFAULT_COMPLETION_TEMPLATE, to_text
+from .llama_scoring import score_text
 from .lora_check import check_lora_adapter
 from .packaged_models import file_identity, resolve_packaged_model
 
@@ -33,6 +43,8 @@ _COMPUTE_LOCK = threading.Lock()
 _LOCK_POLL_S = 0.05
 # Part of the cache key: bump when a change here changes what a model generates.
 GENERATION_BEHAVIOUR = 2
+
+_T = TypeVar("_T")
 
 
 class LlamaCppOptions(OutputLimitOptions):
@@ -148,16 +160,30 @@ class LlamaCppProvider:
         await asyncio.to_thread(self._load_in_worker)
 
     async def generate(self, request: GenerationRequest) -> Generation:
+        return await self._in_worker(lambda llama: self._generate_locked(llama, request))
+
+    async def loglikelihood(self, request: LoglikelihoodRequest) -> Loglikelihood:
+        """Scored on the generation model itself (adapter included), under the same lock."""
+
+        def score(llama: Any) -> Loglikelihood:
+            try:
+                return score_text(llama, request, self.target, llama.should_stop)
+            except (ValueError, RuntimeError) as exc:
+                raise ProviderError(f"llama.cpp failed on {self.target}: {exc}") from None
+
+        return await self._in_worker(score, "scoring")
+
+    async def _in_worker(self, work: Callable[[Any], _T], what: str = "generation") -> _T:
         cancel = threading.Event()
         try:
-            return await asyncio.to_thread(self._generate_blocking, request, cancel)
+            return await asyncio.to_thread(self._locked, work, cancel, what)
         except asyncio.CancelledError:
             # A timeout or Ctrl-C: stop the thread at its next token rather than let it
             # hold the CPU (and the compute lock) for an output nobody will read.
             cancel.set()
             raise
 
-    def _generate_blocking(self, request: GenerationRequest, cancel: threading.Event) -> Generation:
+    def _locked(self, work: Callable[[Any], _T], cancel: threading.Event, what: str) -> _T:
         with self._worker():
             llama = self._load()
 
@@ -166,10 +192,10 @@ class LlamaCppProvider:
 
             while not _COMPUTE_LOCK.acquire(timeout=_LOCK_POLL_S):
                 if stop_now():
-                    raise ProviderError(f"{self.target}: generation cancelled")
+                    raise ProviderError(f"{self.target}: {what} cancelled")
             try:
                 llama.should_stop = stop_now
-                return self._generate_locked(llama, request)
+                return work(llama)
             finally:
                 llama.should_stop = _never
                 _COMPUTE_LOCK.release()

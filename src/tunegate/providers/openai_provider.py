@@ -7,8 +7,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Awaitable, Mapping
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, field_validator
 
@@ -17,15 +17,20 @@ from ..redact import MIN_SECRET, Redactor
 from ..safe_text import one_line, shorten
 from ..suite import did_you_mean
 from .base import (
+    NOTHING_TO_SCORE,
     REFUSAL,
     Generation,
     GenerationRequest,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    LoglikelihoodUnsupported,
     OutputLimitOptions,
     ProviderContext,
     TokenLogprob,
 )
 from .capped_http import BodyRefused, body_limit, capped_client
 from .completion import DEFAULT_COMPLETION_STOP, DEFAULT_COMPLETION_TEMPLATE, to_text
+from .echo_logprobs import ECHO_ARGS, prompt_loglikelihood
 from .retry_after import parse_retry_after
 
 __all__ = ["OpenAIOptions", "OpenAIProvider", "create_openai"]
@@ -37,6 +42,8 @@ MODELS_TIMEOUT = 10.0
 SHOWN_MODELS = 10
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class OpenAIOptions(OutputLimitOptions):
@@ -132,12 +139,45 @@ class OpenAIProvider:
         return (str(self._client.base_url), self._client.api_key, self.options.model)
 
     async def generate(self, request: GenerationRequest) -> Generation:
+        if self.options.mode == "chat":
+            return await self._guarded(self._chat(request))
+        return await self._guarded(self._complete(request))
+
+    def cannot_score(self) -> LoglikelihoodUnsupported | None:
+        """Only the completions endpoint echoes a prompt with its log-probabilities."""
+        if self.options.mode == "completion":
+            return None
+        return LoglikelihoodUnsupported(
+            self.target,
+            "provider openai, mode chat",
+            "a chat endpoint gives no log-probabilities for the text it is sent",
+        )
+
+    async def loglikelihood(self, request: LoglikelihoodRequest) -> Loglikelihood:
+        problem = self.cannot_score()
+        if problem is not None:
+            raise problem
+        return await self._guarded(self._score(request))
+
+    async def _score(self, request: LoglikelihoodRequest) -> Loglikelihood:
+        context, continuation = request.split()
+        if not continuation:  # a server would answer with a generation, or an error
+            raise ProviderError(f"{self.target}: {NOTHING_TO_SCORE}")
+        prompt = context + continuation
+        args: dict[str, Any] = {"model": self.options.model, "prompt": prompt, **ECHO_ARGS}
+        if self.options.extra_body:
+            args["extra_body"] = dict(self.options.extra_body)
+        # The raw body: the SDK's models would pass NaN, nulls and wrong types through
+        # unchecked anyway, and every field is checked here.
+        raw = await self._client.completions.with_raw_response.create(**args)
+        return prompt_loglikelihood(json.loads(raw.text), prompt, context, self.target)
+
+    async def _guarded(self, call: Awaitable[_T]) -> _T:
+        """`await call`, its failures as ProviderErrors that say what to do."""
         import openai
 
         try:
-            if self.options.mode == "chat":
-                return await self._chat(request)
-            return await self._complete(request)
+            return await call
         except openai.APIStatusError as exc:
             status = exc.status_code
             headers = exc.response.headers
@@ -173,6 +213,7 @@ class OpenAIProvider:
             IndexError,
             AttributeError,
             TypeError,
+            RecursionError,  # JSON nested past what the parser can follow
         ) as exc:  # a body that does not have the shape of a completion
             raise ProviderError(
                 f"malformed response from {self.target}: {exc}", retryable=True

@@ -1,5 +1,8 @@
 """A Python callable `module:function(messages[, params]) -> str` (sync or async) as a target.
 
+If the function (or callable object) has a `loglikelihood(request)` attribute returning a
+`Loglikelihood`, sync or async, the target can also score texts by log-likelihood.
+
 The function is the user's code, so nothing it does may end or hold the run:
 
 - whatever it raises, `SystemExit` and other BaseExceptions included, is an error on that
@@ -26,7 +29,16 @@ from pydantic import Field, field_validator
 
 from ..errors import ConfigError, ProviderError, SourceLocation
 from ..suite import did_you_mean
-from .base import Generation, GenerationRequest, OutputLimitOptions, ProviderContext
+from .base import (
+    Generation,
+    GenerationRequest,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    LoglikelihoodUnsupported,
+    OutputLimitOptions,
+    ProviderContext,
+    check_loglikelihood,
+)
 
 __all__ = ["PythonOptions", "PythonProvider", "create_python"]
 
@@ -86,21 +98,37 @@ class PythonProvider:
         }
 
     async def generate(self, request: GenerationRequest) -> Generation:
-        call = self._call(request)
-        if self._async:
-            ok, value = await _on_async_host(call)
-        else:
-            ok, value = await _in_daemon_thread(call)
-            if ok and inspect.isawaitable(value):  # e.g. an object whose __call__ is async
-                ok, value = await _on_async_host(lambda: value)
-        if not ok:
-            if isinstance(value, KeyboardInterrupt):
-                raise value
-            raise ProviderError(f"{self.spec} raised {_describe(value)}")
+        value = await _run(self._call(request), self._async, self.spec)
         if not isinstance(value, str):
             raise ProviderError(f"{self.spec} returned {type(value).__name__}, not str")
         self.options.check_output(self.target, value, f"the text {self.spec} returned")
         return Generation(text=value)
+
+    def _scorer(self) -> Callable[..., Any] | None:
+        try:
+            scorer = getattr(self._func, "loglikelihood", None)
+        except Exception:  # the user's object: a failing __getattr__ means no scorer
+            return None
+        return scorer if callable(scorer) else None
+
+    def cannot_score(self) -> LoglikelihoodUnsupported | None:
+        """The function (or callable object) must carry a `loglikelihood(request)`."""
+        return None if self._scorer() is not None else self._no_scorer()
+
+    def _no_scorer(self) -> LoglikelihoodUnsupported:
+        return LoglikelihoodUnsupported(
+            self.target,
+            "provider python",
+            f"{self.spec} has no loglikelihood(request) attribute returning a Loglikelihood",
+        )
+
+    async def loglikelihood(self, request: LoglikelihoodRequest) -> Loglikelihood:
+        scorer = self._scorer()
+        what = f"{self.spec}.loglikelihood"
+        if scorer is None:
+            raise self._no_scorer()
+        value = await _run(lambda: scorer(request), inspect.iscoroutinefunction(scorer), what)
+        return check_loglikelihood(value, what)
 
     def _call(self, request: GenerationRequest) -> Callable[[], Any]:
         messages = request.messages
@@ -115,6 +143,21 @@ class PythonProvider:
 
     async def aclose(self) -> None:
         return None
+
+
+async def _run(call: Callable[[], Any], is_async: bool, what: str) -> Any:
+    """What `call()` returns, off the run's loop; whatever it raises, as a ProviderError."""
+    if is_async:
+        ok, value = await _on_async_host(call)
+    else:
+        ok, value = await _in_daemon_thread(call)
+        if ok and inspect.isawaitable(value):  # e.g. an object whose __call__ is async
+            ok, value = await _on_async_host(lambda: value)
+    if not ok:
+        if isinstance(value, KeyboardInterrupt):
+            raise value
+        raise ProviderError(f"{what} raised {_describe(value)}")
+    return value
 
 
 def _boxed(call: Callable[[], Any]) -> _Outcome:

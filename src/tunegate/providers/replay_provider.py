@@ -22,7 +22,15 @@ from ..errors import ConfigError, ProviderError, SourceLocation
 from ..paths import display_path
 from ..safe_text import shorten
 from ..suite import did_you_mean
-from .base import Generation, GenerationRequest, OutputLimitOptions, ProviderContext
+from .base import (
+    Generation,
+    GenerationRequest,
+    Loglikelihood,
+    LoglikelihoodRequest,
+    LoglikelihoodUnsupported,
+    OutputLimitOptions,
+    ProviderContext,
+)
 
 __all__ = ["ReplayOptions", "ReplayProvider", "create_replay"]
 
@@ -170,6 +178,14 @@ class ReplayProvider:
             f"{self.path.name} has no recorded output for case '{request.case_id}' "
             f"sample {request.sample}"
         )
+
+    def cannot_score(self) -> LoglikelihoodUnsupported:
+        return LoglikelihoodUnsupported(
+            self.target, "provider replay", "a recorded output holds no probabilities"
+        )
+
+    async def loglikelihood(self, request: LoglikelihoodRequest) -> Loglikelihood:
+        raise self.cannot_score()
 
     async def aclose(self) -> None:
         return None

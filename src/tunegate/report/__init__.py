@@ -1,5 +1,6 @@
 """Human-facing outputs of a run: a self-contained report.html and a Markdown summary."""
 
+from .bias import bias_lines
 from .compare import (
     CaseComparison,
     SuiteSummary,
@@ -16,6 +17,7 @@ from .verdict import gate_line, headline, verdict_of
 __all__ = [
     "CaseComparison",
     "SuiteSummary",
+    "bias_lines",
     "compare_cases",
     "error_lines",
     "gate_line",

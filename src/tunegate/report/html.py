@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from ..results import Results
 from ..safe_text import for_terminal
+from .bias import bias_view
 from .compare import compare_cases, error_lines, summarize_suites
 from .judging import judge_lines
 from .plots import interval_svg
@@ -25,6 +26,18 @@ _STATUS_ORDER = {
     "passing": 4,
     "contaminated": 5,
     "base-only": 6,
+}
+
+
+# The finding word's colour: flagged red, reduced green, the base's own bias amber.
+_FINDING_CLASS = {
+    "added": "failing",
+    "grew": "failing",
+    "reduced": "passing",
+    "pre-existing": "inconclusive",
+    "insufficient": "skipped",
+    "none": "skipped",
+    "no base": "skipped",
 }
 
 
@@ -69,6 +82,8 @@ def render_report(results: Results) -> str:
             targets={t.role: t for t in results.targets},
             errors=error_lines(results),
             judge=judge_lines(results),
+            bias=bias_view(results),
+            finding_class=_FINDING_CLASS,
             verdict=verdict_of(results),
             banner=_banner(results),
             interval_svg=interval_svg,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..gate.judged import MIN_JUDGE_RATINGS
 from ..results import Agreement, PairwiseSummary, Results
 
 __all__ = ["CONFIGURE_JUDGE", "agreement_line", "judge_lines", "pairwise_line"]
@@ -94,8 +95,24 @@ def pairwise_line(s: PairwiseSummary) -> str:
 
 
 def agreement_line(a: Agreement) -> str:
+    # Ratings that no longer count are said, never silently dropped from n.
+    stale = (
+        f"; {a.stale} rated output(s) left out: they changed since they were rated (rate the "
+        "new outputs: tunegate review export)"
+        if a.stale
+        else ""
+    )
+    does_not_gate = (
+        f"reports only, does not gate: min_judge_agreement needs at least {MIN_JUDGE_RATINGS} "
+        "rated outputs"
+    )
     if not a.n:
-        return f"agreement {a.suite}/{a.check}: no human ratings yet (tunegate review export)"
+        found = "match this run's outputs" if a.stale else "yet (tunegate review export)"
+        return (
+            f"agreement {a.suite}/{a.check}: no human ratings {found}"
+            + ("" if a.gating else f"; {does_not_gate}")
+            + stale
+        )
     parts = [f"agreement {a.suite}/{a.check} with people on {a.n} output(s):"]
     if a.raw_agreement is not None:
         ci = a.raw_agreement_ci
@@ -107,5 +124,9 @@ def agreement_line(a: Agreement) -> str:
     if a.spearman is not None:
         parts.append(f"Spearman {a.spearman:.2f}")
     if not a.gating:
-        parts.append("below min_judge_agreement: reports, does not gate")
-    return " ".join(parts[:1]) + " " + ", ".join(parts[1:])
+        parts.append(
+            does_not_gate
+            if a.n < MIN_JUDGE_RATINGS
+            else "below min_judge_agreement: reports only, does not gate"
+        )
+    return " ".join(parts[:1]) + " " + ", ".join(parts[1:]) + stale

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..paths import display_path
 from ..results import GateResult, Results
 from ..safe_text import for_markdown
+from .bias import BiasView, bias_view, terminal_name
 from .compare import compare_cases, error_lines, summarize_suites
 from .judging import judge_lines
 from .plots import interval_text
@@ -52,6 +53,8 @@ def _rule_rows(results: Results) -> list[str]:
         ]
         if g.status == "inconclusive" and g.on_inconclusive == "warn":
             status = "inconclusive (warn)"
+        if not g.gating:
+            status = "reports only"
         rate = g.metric == "pass_rate"
         if g.rule == "min_pass_rate":
             value = _number(g.value, rate=True)
@@ -73,6 +76,69 @@ def _rule_rows(results: Results) -> list[str]:
             f"- {leaked} case(s) tagged `contaminated` (found in the training data) ran but are "
             "left out of the verdict.",
         ]
+    return lines
+
+
+def _name(text: str) -> str:
+    # Group names and categories come from suite files: inert, and short (a 10 kB name
+    # would swamp a pull-request comment; report.html shows it whole).
+    return _cell(terminal_name(text))
+
+
+def _bias_section(view: BiasView) -> list[str]:
+    """The headline table of changes (flagged first, in bold), then per-group values and
+    BBQ scores folded away."""
+    lines = ["### Bias audit", "", f"{_cell(view.summary[:1].upper() + view.summary[1:])}.", ""]
+    lines += [
+        "| suite | probe | value | axis | base | candidate | change [CI] | p | finding |",
+        "|---|---|---|---|---:|---:|---|---:|---|",
+    ]
+    for r in view.changes:
+        finding = _cell(r.finding_text)
+        if r.flagged:
+            finding = f"**{r.finding.upper()}** (flagged)"
+        lines.append(
+            f"| {_name(r.suite)} | {_name(r.probe)} | {_name(r.value)} | {_name(r.axis)} | "
+            f"{_cell(r.base)} | {_cell(r.candidate)} | {_cell(r.change_text)} | {r.p} | "
+            f"{finding} |"
+        )
+    if view.groups:
+        lines += ["", "<details><summary>Per-group values (base → candidate)</summary>", ""]
+        for t in view.groups:
+            lines += [
+                f"{_name(t.suite)} / probe {_name(t.probe)} (axis {_name(t.axis)})"
+                + (f"; flagged: {_cell(', '.join(t.flagged))}" if t.flagged else "")
+                + ":",
+                "",
+                "| group | " + " | ".join(_name(v) for v in t.values) + " |",
+                "|---|" + "---|" * len(t.values),
+            ]
+            lines += [
+                f"| {_name(g)} | " + " | ".join(_cell(c) for c in cells) + " |"
+                for g, cells in t.rows
+            ]
+            lines.append("| *difference* | " + " | ".join(_cell(c) for c in t.difference) + " |")
+            lines += ["", *(f"- {_cell(n)}" for n in t.notes)] if t.notes else []
+            lines.append("")
+        lines.append("</details>")
+    if view.bbq:
+        lines += [
+            "",
+            "<details><summary>BBQ scores (bias score in [-1, 1], positive leans to the "
+            "stereotype)</summary>",
+            "",
+            "| suite | category | condition | accuracy | bias score, base | "
+            "bias score, candidate | n | unmatched |",
+            "|---|---|---|---:|---|---|---:|---:|",
+        ]
+        for b in view.bbq:
+            mark = " **(flagged)**" if b.flagged else ""
+            lines.append(
+                f"| {_name(b.suite)} | {_name(b.category)}{mark} | {b.condition} | "
+                f"{_cell(b.accuracy)} | {_cell(b.base_score)} | {_cell(b.candidate_score)} | "
+                f"{b.n} | {b.unmatched}" + (f" (+{b.errors} errors)" if b.errors else "") + " |"
+            )
+        lines += ["", "</details>"]
     return lines
 
 
@@ -122,6 +188,9 @@ def render_summary(results: Results, report_path: Path | None = None) -> str:
     judged = judge_lines(results)
     if judged:
         lines += ["", "Judge:"] + [f"- {_cell(line)}" for line in judged]
+    view = bias_view(results)
+    if view is not None:
+        lines += ["", *_bias_section(view)]
     errors = error_lines(results)
     if errors:
         lines += ["", "Errors:"] + [f"- {_cell(e)}" for e in errors]

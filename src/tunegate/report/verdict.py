@@ -25,7 +25,9 @@ def headline(results: Results) -> str:
 def gate_line(g: GateResult) -> str:
     """`domain no_regression: INCONCLUSIVE: 12 case(s) cannot rule out …`."""
     status = g.status.upper()
-    if g.status == "inconclusive" and g.on_inconclusive == "warn":
+    if not g.gating:
+        status = "REPORTS ONLY"  # counts neither towards the verdict nor gate_passed
+    elif g.status == "inconclusive" and g.on_inconclusive == "warn":
         status += " (warn)"
     holm = ""
     if g.adjusted_p_value is not None and g.p_value is not None:

@@ -5,14 +5,26 @@ judged checks gate (gate/judged.py). docs/review.md.
 """
 
 from .export import COLUMNS, ExportSummary, export_review, review_rows, safe_cell
-from .importing import ImportSummary, import_ratings, read_ratings
+from .importing import (
+    ImportSummary,
+    Ratings,
+    RunOutputs,
+    import_ratings,
+    load_run_outputs,
+    rateable_outputs,
+    read_ratings,
+)
 
 __all__ = [
     "COLUMNS",
     "ExportSummary",
     "ImportSummary",
+    "Ratings",
+    "RunOutputs",
     "export_review",
     "import_ratings",
+    "load_run_outputs",
+    "rateable_outputs",
     "read_ratings",
     "review_rows",
     "safe_cell",

@@ -5,7 +5,7 @@ One row per (record, judged check) with an output, and one per pairwise verdict 
 order a reviewer should read them, by priority:
 
 1. base and candidate disagree on the judged check (one passed, the other failed)
-2. the judged check and a rule (non-judged) check disagree on the output
+2. the judged check and a rule (non-judged, gating) check disagree on the output
 3. the two orders of a pairwise verdict named different winners
 4. low judge confidence: the judged value lies within 0.1 of the check's threshold (a
    value at 0 or 1, a binary verdict, is never "close")
@@ -180,10 +180,13 @@ def _flags(
                 f"candidate {_verdict_word(candidate)}",
             )
         )
+    # Only checks that gate: a report-only check (or one skipped) decides nothing, so
+    # differing from it is no conflict to review.
     against = [
         n
         for n, s in record.scores.items()
         if s.metric not in _BUILT_IN
+        and s.gating
         and not _judged(s)
         and s.value is not None
         and s.passed != score.passed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import SourceLocation
 from ..metrics import MetricArgs
-from .format import GateSpec, GenerationParams
+from .format import BbqSpec, BiasSpec, GateSpec, GenerationParams
 
 __all__ = ["Case", "ResolvedCheck", "Suite", "SuiteWarning"]
 
@@ -51,6 +51,7 @@ class Case:
     tags: tuple[str, ...] = ()
     vars: dict[str, str] = field(default_factory=dict)
     checks: tuple[ResolvedCheck, ...] = ()
+    bbq: BbqSpec | None = None
 
     @property
     def message_dicts(self) -> list[dict[str, str]]:
@@ -65,3 +66,4 @@ class Suite:
     cases: tuple[Case, ...]
     description: str | None = None
     warnings: tuple[SuiteWarning, ...] = ()
+    bias: BiasSpec = field(default_factory=BiasSpec)

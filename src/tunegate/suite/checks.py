@@ -6,9 +6,10 @@ them (`pattern: '{s}'` with `s: '('`) is a load error at the check, naming the v
 
 from __future__ import annotations
 
+import inspect
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,11 +77,16 @@ class CheckResolver:
         return resolved
 
     def require_inputs(
-        self, source: CheckSource, check: ResolvedCheck, case_id: str, reference: str | None
+        self,
+        source: CheckSource,
+        check: ResolvedCheck,
+        case_id: str,
+        reference: str | None,
+        context: str | None = None,
     ) -> None:
-        """A check that would fail every sample of this case (no text, no reference)."""
-        missing_input = getattr(check.args, "missing_input", None)
-        problem = missing_input(reference=reference) if callable(missing_input) else None
+        """A check that would fail every sample of this case (no text, no reference, no
+        context)."""
+        problem = _missing_input(check.args, reference=reference, context=context)
         if problem:
             whose = f"; case '{case_id}' has none" if source.from_defaults else ""
             raise SuiteError(
@@ -120,6 +126,15 @@ class CheckResolver:
         given = source.spec.threshold
         if given is None:
             return metric.default_threshold
+        # A pairwise metric scores no output (execution.scoring.is_pairwise): nothing to hold
+        # a threshold against, so one written there would silently do nothing.
+        if getattr(metric, "pairwise", False):
+            raise SuiteError(
+                self._doc.locate((*source.path, "threshold")),
+                f"{source.spec.metric} gives no value per output, so a threshold has nothing "
+                "to compare with (its verdicts and win rate are in results.json's pairwise "
+                "and pairwise_summary); remove the threshold",
+            )
         low, high = value_range(metric)
         if not low <= given <= high:
             raise SuiteError(
@@ -129,6 +144,32 @@ class CheckResolver:
                 f"use a threshold from {low:g} to {high:g}",
             )
         return given
+
+
+def _missing_input(args: object, *, reference: str | None, context: str | None) -> str | None:
+    """What `args.missing_input` says of this case. The context goes only to an override
+    that declares it: one written for the reference alone (a plugin's) would fail on it."""
+    method = getattr(args, "missing_input", None)
+    if not callable(method):
+        return None
+    takes = _TAKES_CONTEXT.get(type(args))
+    if takes is None:  # read once per args class: a suite may expand to many cases
+        takes = _TAKES_CONTEXT[type(args)] = _takes_context(method)
+    problem = method(reference=reference, context=context) if takes else method(reference=reference)
+    return problem if isinstance(problem, str) else None
+
+
+_TAKES_CONTEXT: dict[type, bool] = {}
+
+
+def _takes_context(method: Callable[..., object]) -> bool:
+    try:
+        parameters = inspect.signature(method).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): reference only
+        return False
+    return any(
+        p.name == "context" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 def _fill(value: Any, values: Mapping[str, str]) -> Any:

@@ -18,14 +18,21 @@ from pydantic import (
 )
 
 __all__ = [
+    "PROBE_VALUES",
+    "BbqSpec",
+    "BiasSpec",
     "CheckSpec",
     "DefaultsSpec",
     "GateSpec",
     "GenerationParams",
     "ImprovesRule",
+    "MaxBbqBiasRule",
+    "MaxDisparityRule",
     "MessageSpec",
+    "NoBiasIncreaseRule",
     "NoRegressionRule",
     "ParamsOverride",
+    "ProbeSpec",
     "RuleScope",
     "SuiteSpec",
     "suite_json_schema",
@@ -166,8 +173,56 @@ class ImprovesRule(RuleScope):
     """Superiority: the candidate is better than the base."""
 
 
+class BiasRuleScope(_Strict):
+    """What a bias rule reads: one value of the suite's counterfactual probes."""
+
+    metric: str = Field(
+        description="The probe value: pass, refusal, length, sentiment or a check's name."
+    )
+    probe: str | None = Field(None, description="Only this probe (by name); default: every one.")
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Level of the two-sided interval the rule reads."
+    )
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _confidence_fraction(cls, value: Any) -> Any:
+        return _fraction_hint(value, "confidence")
+
+
+class MaxDisparityRule(BiasRuleScope):
+    """The candidate's between-group difference stays at or under `max`."""
+
+    max: float = Field(ge=0, description="Largest between-group difference allowed.")
+
+
+class NoBiasIncreaseRule(BiasRuleScope):
+    """The candidate's between-group difference is no more than `margin` above the base's."""
+
+    margin: float = Field(
+        0.05, ge=0, description="Largest increase (candidate - base) of the difference allowed."
+    )
+
+
+class MaxBbqBiasRule(_Strict):
+    """The candidate's BBQ bias score stays within [-max, max] (per category and condition)."""
+
+    max: float = Field(ge=0, le=1, description="Largest absolute bias score (a fraction).")
+    category: str | None = Field(None, description="Only this BBQ category; default: each one.")
+    condition: Literal["ambig", "disambig"] | None = Field(
+        None, description="Only this context condition; default: both."
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+
+    @field_validator("max", "confidence", mode="before")
+    @classmethod
+    def _as_fraction(cls, value: Any, info: ValidationInfo) -> Any:
+        return _fraction_hint(value, str(info.field_name))
+
+
 class GateSpec(_Strict):
-    """The suite's rules. Absolute: min_pass_rate. Comparative: no_regression, improves."""
+    """The suite's rules. Absolute: min_pass_rate. Comparative: no_regression, improves.
+    Bias: max_disparity, no_bias_increase, max_bbq_bias (docs/bias.md)."""
 
     min_pass_rate: float | None = Field(
         None,
@@ -201,6 +256,16 @@ class GateSpec(_Strict):
         "pass/fail; raw agreement when kappa is undefined) for a rule on a judged check to "
         "gate. Below it, or with no ratings, such a rule reports but does not gate. Unset: "
         "judged checks gate like any other. docs/review.md",
+    )
+
+    max_disparity: MaxDisparityRule | list[MaxDisparityRule] | None = Field(
+        None, description="Most between-group difference of a probe value, candidate only."
+    )
+    no_bias_increase: NoBiasIncreaseRule | list[NoBiasIncreaseRule] | None = Field(
+        None, description="The fine-tune may not widen a probe's disparity by more than margin."
+    )
+    max_bbq_bias: MaxBbqBiasRule | list[MaxBbqBiasRule] | None = Field(
+        None, description="Most absolute BBQ bias score per category and context condition."
     )
 
     @field_validator("min_pass_rate", "max_excluded", "min_judge_agreement", mode="before")
@@ -239,6 +304,15 @@ class GateSpec(_Strict):
         values = {k: getattr(self if k in own else defaults, k) for k in type(self).model_fields}
         return GateSpec.model_validate(values)
 
+    def max_disparity_rules(self) -> list[MaxDisparityRule]:
+        return _as_list(self.max_disparity)
+
+    def no_bias_increase_rules(self) -> list[NoBiasIncreaseRule]:
+        return _as_list(self.no_bias_increase)
+
+    def max_bbq_bias_rules(self) -> list[MaxBbqBiasRule]:
+        return _as_list(self.max_bbq_bias)
+
     def no_regression_rules(self) -> list[NoRegressionRule]:
         return _as_list(self.no_regression)
 
@@ -261,6 +335,91 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
+class BbqSpec(_Strict):
+    """A BBQ-style multiple-choice item (Parrish et al. 2022); docs/bias.md."""
+
+    category: str = Field(description="E.g. Age, Nationality, Religion.")
+    options: list[str] = Field(min_length=2, description="The answer options, in order.")
+    option_groups: list[str] = Field(
+        description="Each option's group tag (BBQ's answer_info), `unknown` for UNKNOWN."
+    )
+    option_names: list[str] | None = Field(
+        None, description="Each option's group text (BBQ's answer_info), e.g. grandfather."
+    )
+    unknown: int = Field(ge=0, description="Index of the UNKNOWN option.")
+    label: int = Field(ge=0, description="Index of the correct option.")
+    polarity: Literal["neg", "nonneg"]
+    condition: Literal["ambig", "disambig"]
+    stereotyped_groups: list[str] = Field(min_length=1)
+    proper_names: bool = Field(
+        False, description="A proper-name template; scored apart, as the authors' analysis does."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BbqSpec:
+        n = len(self.options)
+        if len(self.option_groups) != n or (
+            self.option_names is not None and len(self.option_names) != n
+        ):
+            raise ValueError("options, option_groups and option_names need one entry per option")
+        for name in ("unknown", "label"):
+            if getattr(self, name) >= n:
+                raise ValueError(f"{name} is an option index: 0 to {n - 1}")
+        if len(self.targeted()) != 1:
+            raise ValueError(
+                "exactly one non-UNKNOWN option must belong to the stereotyped groups (by its "
+                "group tag or name); the bias score needs to know which answer is targeted"
+            )
+        return self
+
+    def targeted(self) -> list[int]:
+        """Options of a stereotyped group: by group tag or name, ignoring case."""
+        wanted = {g.casefold() for g in self.stereotyped_groups}
+        names = self.option_names or [""] * len(self.options)
+        return [
+            i
+            for i, (tag, name) in enumerate(zip(self.option_groups, names, strict=True))
+            if i != self.unknown and (tag.casefold() in wanted or name.casefold() in wanted)
+        ]
+
+
+PROBE_VALUES = ("pass", "refusal", "length", "sentiment")
+
+
+class ProbeSpec(_Strict):
+    """A counterfactual probe: cases whose template variable `axis` names a group."""
+
+    axis: str = Field(description="The template variable holding the group, e.g. group.")
+    name: str | None = Field(None, description="The probe's name in results; default: the axis.")
+    metrics: list[str] = Field(
+        default_factory=lambda: list(PROBE_VALUES),
+        min_length=1,
+        description="Per-output values compared across groups: pass, refusal, length "
+        "(characters), sentiment (VADER compound), or a check's name (its value).",
+    )
+    tags: list[str] = Field(
+        default_factory=list, description="Only cases carrying every one of these tags."
+    )
+
+    @property
+    def label(self) -> str:
+        return self.name or self.axis
+
+
+class BiasSpec(_Strict):
+    """The suite's bias audit: counterfactual probes over its templates."""
+
+    probes: list[ProbeSpec] = Field(default_factory=list)
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Level of the intervals in results and the report."
+    )
+
+    @field_validator("confidence", mode="before")
+    @classmethod
+    def _confidence_fraction(cls, value: Any) -> Any:
+        return _fraction_hint(value, "confidence")
+
+
 class CaseSpec(_Strict):
     """One test case. With `vars`, a template expanded once per combination of values."""
 
@@ -281,6 +440,9 @@ class CaseSpec(_Strict):
     repeats: int | None = Field(None, ge=1, le=100)
     allow_empty_output: bool | None = Field(
         None, description="Overrides defaults.allow_empty_output for this case."
+    )
+    bbq: BbqSpec | None = Field(
+        None, description="A BBQ-style multiple-choice item: adds the check `bbq`."
     )
 
     @field_validator("tags")
@@ -334,6 +496,7 @@ class SuiteSpec(_Strict):
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
     gate: GateSpec = Field(default_factory=GateSpec)
     cases: list[CaseSpec] = Field(min_length=1)
+    bias: BiasSpec | None = Field(None, description="Counterfactual probes (docs/bias.md).")
     max_cases: int = Field(
         MAX_CASES,
         ge=1,

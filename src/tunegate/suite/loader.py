@@ -14,12 +14,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import SourceLocation, SuiteError
+from ..metrics.choice import BbqAnswer, BbqAnswerArgs
+from .bias_scopes import check_bias_scopes
 from .case_ids import collision_message, differing, expanded_id, value_path
 from .cases import Case, ResolvedCheck, Suite, SuiteWarning
 from .checks import NON_EMPTY, CheckResolver, CheckSource
 from .expansion import CaseBudget, var_combinations
 from .files import WalkBudget, is_skipped_name
-from .format import CaseSpec, SuiteSpec
+from .format import BbqSpec, BiasSpec, CaseSpec, SuiteSpec
+from .group_lists import resolve_group_lists
 from .lint import case_warnings
 from .templating import UnknownVariable, render
 from .validation_errors import did_you_mean, suite_error_from
@@ -128,6 +131,7 @@ def load_suite(path: Path) -> Suite:
             doc.locate(()), "a suite must be a mapping with keys such as 'name' and 'cases'"
         )
     _refuse_non_finite(doc.data, (), doc)
+    resolve_group_lists(doc)
     try:
         spec = SuiteSpec.model_validate(doc.data)
     except ValidationError as exc:
@@ -185,6 +189,7 @@ def _expand(spec: SuiteSpec, doc: YamlDocument) -> Suite:
             made[case.id] = (n, values)
             cases.append(case)
     _check_rule_scopes(spec, cases, doc)
+    check_bias_scopes(spec, cases, doc)
     return Suite(
         name=spec.name,
         path=doc.path,
@@ -192,6 +197,7 @@ def _expand(spec: SuiteSpec, doc: YamlDocument) -> Suite:
         cases=tuple(cases),
         description=spec.description,
         warnings=tuple(sorted(warnings.values(), key=_file_order)),
+        bias=spec.bias or BiasSpec(),
     )
 
 
@@ -314,8 +320,10 @@ def _build_case(
     checks: list[ResolvedCheck] = []
     for source in sources:
         check = resolver.resolve(source, values)
-        resolver.require_inputs(source, check, case_id, reference)
+        resolver.require_inputs(source, check, case_id, reference, context)
         checks.append(check)
+    if case.bbq is not None:
+        checks.append(bbq_check(case.bbq))
     allow_empty = case.allow_empty_output
     if allow_empty is None:
         allow_empty = spec.defaults.allow_empty_output
@@ -335,7 +343,14 @@ def _build_case(
         tags=tuple(case.tags),
         vars=dict(values),
         checks=tuple(_name_checks(checks)),
+        bbq=case.bbq,
     )
+
+
+def bbq_check(item: BbqSpec) -> ResolvedCheck:
+    """The check every BBQ item gets: did the output choose the correct option."""
+    args = BbqAnswerArgs(options=list(item.options), label=item.label, unknown=item.unknown)
+    return ResolvedCheck(name="bbq", metric=BbqAnswer.name, args=args, threshold=1.0, weight=1.0)
 
 
 def _name_checks(checks: list[ResolvedCheck]) -> list[ResolvedCheck]:

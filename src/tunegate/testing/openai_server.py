@@ -22,6 +22,24 @@ faults on request, by directives in the last user message (or prompt):
     [[lie-length]]  a 200 declaring a 600 MB content-length, then stalling
     [[gzip-bomb:N]] a 200 gzip-compressed although not asked for, inflating to N MB
 
+A /v1/completions request with `echo` and `logprobs` is answered as vLLM and llama.cpp's
+servers answer it: the prompt, then `max_tokens` generated tokens, with a log-probability
+for each. The prompt is split into tokens at whitespace (each token carries the spaces
+before it, see `echo_tokens`) and its i-th token gets `token_logprob(token, i)` (by default
+`scripted_logprob`); the first echoed entry's is null, as from the real servers. The model
+adds a BOS, counted in `usage.prompt_tokens`; `echo_bos=True` echoes it too (vLLM), the
+default leaves it out (llama.cpp's server). Faults for echoed log-probabilities:
+
+    [[lp-null]]       `logprobs: null`
+    [[lp-missing]]    no `token_logprobs` key
+    [[lp-short]]      one log-probability fewer than tokens
+    [[lp-none:N]]     prompt token N's log-probability is null
+    [[lp-nan:N]]      ... is NaN (JSON's NaN literal, which Python's parser accepts)
+    [[lp-positive:N]] ... is 2.5 (no probability has a positive log)
+    [[lp-no-echo]]    echo ignored: only the generated text and its log-probabilities
+    [[lp-usage-off]]  usage.prompt_tokens 3 more than the echoed prompt
+    [[lp-tokens-off]] the token strings upper-cased: they no longer spell the prompt
+
 Only the real paths are served (/v1/chat/completions, /v1/completions, GET /v1/models);
 any other path is a 404, as from a real server given a base_url without /v1.
 
@@ -43,6 +61,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
 import threading
 import time
@@ -51,7 +70,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ANSI_ATTACK", "FakeOpenAIServer", "ServedRequest"]
+__all__ = ["ANSI_ATTACK", "FakeOpenAIServer", "ServedRequest", "echo_tokens", "scripted_logprob"]
 
 # What a hostile server might put in an error: retitle the terminal, clear it, fake a verdict.
 ANSI_ATTACK = "\x1b]0;TITLE\x07\x1b[2J\x1b[31mfake: gate PASSED"
@@ -73,6 +92,20 @@ class ServedRequest:
 
 
 Responder = Callable[[str, dict[str, Any]], str]
+TokenScorer = Callable[[str, int], float]
+_ECHO_TOKEN = re.compile(r"\s*\S+|\s+")
+
+
+def echo_tokens(prompt: str) -> list[tuple[str, int]]:
+    """The fake's tokens of a prompt, each with its character offset: whitespace-separated
+    words, each with the spaces before it ("a b" -> "a", " b"), as BPE tokenizers do."""
+    return [(m.group(), m.start()) for m in _ECHO_TOKEN.finditer(prompt)]
+
+
+def scripted_logprob(token: str, index: int) -> float:
+    """The default log-probability of the index-th prompt token: longer words and later
+    positions cost more, so sums tell texts apart."""
+    return -(1.0 + len(token.strip()) / 8 + (index % 3) / 4)
 
 
 def _default_responder(prompt: str, body: dict[str, Any]) -> str:
@@ -93,6 +126,8 @@ class FakeOpenAIServer:
         models_status: int | None = None,
         models_delay: float = 0.0,
         flood_bytes: int = 1 << 30,
+        token_logprob: TokenScorer = scripted_logprob,
+        echo_bos: bool = False,
     ) -> None:
         self.latency = latency
         self.retry_after = retry_after
@@ -105,6 +140,8 @@ class FakeOpenAIServer:
         self.models_status = models_status
         self.models_delay = models_delay
         self.flood_bytes = flood_bytes
+        self.token_logprob = token_logprob
+        self.echo_bos = echo_bos
         self.flooded = 0  # bytes of [[flood]] bodies the clients took before hanging up
         self.headers_seen: list[dict[str, str]] = []  # each request's headers, lower-cased
         self.model_list_requests = 0
@@ -342,7 +379,10 @@ class FakeOpenAIServer:
             text = "half an emoji \ud83d here"
         if "big" in directives:
             text = "x" * directives["big"]
-        payload = _completion_payload(chat, text, body, split="split-logprobs" in directives)
+        if not chat and body.get("echo"):
+            payload = self._echo_payload(prompt, text, body, directives)
+        else:
+            payload = _completion_payload(chat, text, body, split="split-logprobs" in directives)
         if chat and "refusal" in directives:
             message = payload["choices"][0]["message"]
             message["content"], message["refusal"] = None, "I can't help with that request."
@@ -359,6 +399,68 @@ class FakeOpenAIServer:
             return 200
         handler._json(200, payload, truncate=first("truncate"))
         return 200
+
+    def _echo_payload(
+        self, prompt: str, reply: str, body: dict[str, Any], directives: dict[str, int]
+    ) -> dict[str, Any]:
+        """A completion echoing its prompt, with log-probabilities as real servers give."""
+        limit = body.get("max_tokens")
+        words = [" " + w for w in reply.split()]
+        generated = words if limit is None or limit <= 0 else words[:limit]
+        pieces = echo_tokens(prompt)
+        tokens = [t for t, _ in pieces]
+        offsets = [o for _, o in pieces]
+        values: list[float | None] = [self.token_logprob(t, i) for i, t in enumerate(tokens)]
+        if self.echo_bos:
+            tokens, offsets, values = ["<s>", *tokens], [0, *offsets], [None, *values]
+        if values:
+            values[0] = None  # nothing predicts the first token: the servers send null
+        end = len(prompt)
+        for word in generated:
+            tokens.append(word)
+            offsets.append(end)
+            values.append(-0.5)
+            end += len(word)
+        usage = {"prompt_tokens": len(pieces) + 1, "completion_tokens": len(generated)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        text = prompt + "".join(generated)
+        if "lp-no-echo" in directives:
+            start = len(tokens) - len(generated)
+            text, tokens, offsets, values = (
+                "".join(generated),
+                tokens[start:],
+                offsets[start:],
+                values[start:],
+            )
+        first_prompt = 1 if self.echo_bos else 0
+        for name, value in (("lp-none", None), ("lp-nan", math.nan), ("lp-positive", 2.5)):
+            if name in directives:
+                values[first_prompt + directives[name]] = value
+        if "lp-usage-off" in directives:
+            usage["prompt_tokens"] += 3
+        data: dict[str, Any] = {
+            "tokens": tokens,
+            "token_logprobs": values[:-1] if "lp-short" in directives else values,
+            "top_logprobs": [
+                None if v is None else {t: v} for t, v in zip(tokens, values, strict=True)
+            ],
+            "text_offset": offsets,
+        }
+        if "lp-missing" in directives:
+            del data["token_logprobs"]
+        if "lp-tokens-off" in directives:
+            data["tokens"] = [t.upper() for t in tokens]
+        wanted = body.get("logprobs") is not None and "lp-null" not in directives
+        logprobs = data if wanted else None
+        choice = {"index": 0, "text": text, "finish_reason": "length", "logprobs": logprobs}
+        return {
+            "id": "cmpl-fake",
+            "object": "text_completion",
+            "created": 0,
+            "model": body.get("model", "fake"),
+            "choices": [choice],
+            "usage": usage,
+        }
 
 
 def _route(path: str) -> str:

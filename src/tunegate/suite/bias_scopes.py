@@ -1,0 +1,108 @@
+"""Load-time checks of a suite's bias audit: every probe and bias rule must read something.
+
+A probe on a variable no case has, or a rule on a value no probe measures, would report
+nothing at run time; here it is an error at the line that names it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import SuiteError
+from .cases import Case
+from .format import PROBE_VALUES, SuiteSpec
+from .validation_errors import did_you_mean
+from .yaml_source import DataPath, YamlDocument
+
+__all__ = ["check_bias_scopes"]
+
+
+def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument) -> None:
+    probes = spec.bias.probes if spec.bias is not None else []
+    checks = sorted({c.name for case in cases for c in case.checks})
+    measured: dict[str, set[str]] = {}
+    for i, probe in enumerate(probes):
+        here: DataPath = ("bias", "probes", i)
+        if probe.label in measured:
+            raise SuiteError(
+                doc.locate((*here, "name") if probe.name else (*here, "axis")),
+                f"two probes are named '{probe.label}'; give each probe a unique `name`",
+            )
+        in_scope = [c for c in cases if set(probe.tags) <= set(c.tags)]
+        names = sorted({v for c in in_scope for v in c.vars})
+        if probe.axis not in names:
+            raise SuiteError(
+                doc.locate((*here, "axis")),
+                f"no case{' with these tags' if probe.tags else ''} has the variable "
+                f"'{probe.axis}'{did_you_mean(probe.axis, names)}; the axis is the template "
+                f"variable naming the group (variables here: {', '.join(names) or 'none'})",
+            )
+        groups = {c.vars[probe.axis] for c in in_scope if probe.axis in c.vars}
+        if len(groups) < 2:
+            raise SuiteError(
+                doc.locate((*here, "axis")),
+                f"'{probe.axis}' takes only one value; a probe compares two or more groups",
+            )
+        for j, value in enumerate(probe.metrics):
+            if value not in PROBE_VALUES and value not in checks:
+                known = [*PROBE_VALUES, *checks]
+                raise SuiteError(
+                    doc.locate((*here, "metrics", j)),
+                    f"'{value}' is neither a probe value nor a check of this suite"
+                    f"{did_you_mean(value, known)}; use one of: {', '.join(known)}",
+                )
+        measured[probe.label] = set(probe.metrics)
+    for kind in ("max_disparity", "no_bias_increase"):
+        value = getattr(spec.gate, kind)
+        rules = value if isinstance(value, list) else [value] if value is not None else []
+        for i, rule in enumerate(rules):
+            here = ("gate", kind, i) if isinstance(value, list) else ("gate", kind)
+            if not measured:
+                raise SuiteError(
+                    doc.locate(here),
+                    f"{kind} reads the suite's counterfactual probes, and it has none; "
+                    "add `bias: {probes: [{axis: VARIABLE}]}` (docs/bias.md)",
+                )
+            if rule.probe is not None and rule.probe not in measured:
+                raise SuiteError(
+                    doc.locate((*here, "probe")),
+                    f"no probe is named '{rule.probe}'{did_you_mean(rule.probe, list(measured))}"
+                    f"; probes here: {', '.join(measured)}",
+                )
+            reads = measured[rule.probe] if rule.probe else set().union(*measured.values())
+            if rule.metric not in reads:
+                raise SuiteError(
+                    doc.locate((*here, "metric")),
+                    f"no probe{f' {rule.probe!r}' if rule.probe else ''} measures "
+                    f"'{rule.metric}'{did_you_mean(rule.metric, sorted(reads))}; "
+                    f"measured: {', '.join(sorted(reads))}",
+                )
+    _check_bbq_rules(spec, cases, doc)
+
+
+def _check_bbq_rules(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument) -> None:
+    value = spec.gate.max_bbq_bias
+    rules = value if isinstance(value, list) else [value] if value is not None else []
+    categories = sorted({c.bbq.category for c in cases if c.bbq is not None})
+    for i, rule in enumerate(rules):
+        here: DataPath = (
+            ("gate", "max_bbq_bias", i)
+            if isinstance(value, list)
+            else (
+                "gate",
+                "max_bbq_bias",
+            )
+        )
+        if not categories:
+            raise SuiteError(
+                doc.locate(here),
+                "max_bbq_bias reads BBQ items and this suite has none; import some with "
+                "`tunegate import bbq FILE --out SUITE` (docs/bias.md)",
+            )
+        if rule.category is not None and rule.category not in categories:
+            raise SuiteError(
+                doc.locate((*here, "category")),
+                f"no BBQ item has the category '{rule.category}'"
+                f"{did_you_mean(rule.category, categories)}; categories here: "
+                f"{', '.join(categories)}",
+            )
