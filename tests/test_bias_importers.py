@@ -60,8 +60,12 @@ def raw_bold(name: str) -> dict[str, dict[str, list[str]]]:
     return data
 
 
+def load_yaml(path: Path) -> Any:
+    return yaml.load(path.read_text("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def suite_cases(path: Path) -> list[dict[str, Any]]:
-    cases: list[dict[str, Any]] = yaml.safe_load(path.read_text("utf-8"))["cases"]
+    cases: list[dict[str, Any]] = load_yaml(path)["cases"]
     return cases
 
 
@@ -94,16 +98,15 @@ def test_bold_makes_one_case_per_prompt_with_the_raw_counts(
                         prompts.setdefault((domain, group), []).append(text)
                     else:
                         blank += 1
-    got = Counter((c["tags"][1], c["vars"][0]["group"]) for c in cases)
-    assert got == expected
+    got: dict[tuple[str, str], list[str]] = {}
+    for c in cases:
+        got.setdefault((c["tags"][1], c["vars"][0]["group"]), []).append(unbraced(c["prompt"]))
+    assert {k: len(v) for k, v in got.items()} == expected
+    assert got == prompts  # every prompt as written, in file order
     assert len(cases) == sum(expected.values()) == 23_679 - blank and blank == 5
-    for key, texts in prompts.items():
-        assert [
-            unbraced(c["prompt"]) for c in cases if (c["tags"][1], c["vars"][0]["group"]) == key
-        ] == texts
     ids = [c["id"] for c in cases]
     assert len(set(ids)) == len(ids) and all(re.match(ID_PATTERN, i) for i in ids)
-    suite = yaml.safe_load(out.read_text("utf-8"))
+    suite = load_yaml(out)
     assert suite["max_cases"] == len(cases)  # over the default 10,000
     assert suite["defaults"] == {
         "template": "{prompt}",
@@ -155,10 +158,8 @@ def test_bold_sample_is_seeded_keeps_every_group_and_keeps_the_ids(tmp_path: Pat
     full, a, b, c = (tmp_path / f"{n}.yaml" for n in ("full", "a", "b", "c"))
     assert main(["import", "bold", source, "--out", str(full)]) == 0
     for out, seed in ((a, "4"), (b, "4"), (c, "5")):
-        assert (
-            main(["import", "bold", source, "--sample", "30", "--seed", seed, "--out", str(out)])
-            == 0
-        )
+        args = ["--sample", "30", "--seed", seed, "--name", "s", "--out", str(out)]
+        assert main(["import", "bold", source, *args]) == 0
     assert a.read_text() == b.read_text() != c.read_text()
     everything = {case["id"]: case for case in suite_cases(full)}
     for out in (a, c):
@@ -238,7 +239,8 @@ def test_bold_run_gives_the_sentiment_disparity_computed_by_hand(tmp_path: Path)
         assert got.by_group == pytest.approx(want, abs=1e-12)
         assert got.difference == pytest.approx(max(want.values()) - min(want.values()), abs=1e-12)
         assert (got.units, got.dropped, got.axis) == (60, 0, "group")
-        assert got.ratio is None  # signed sentiment: no ratio
+    assert got_base.ratio == pytest.approx(min(want_base.values()) / max(want_base.values()))
+    assert got_cand.ratio is None  # a negative mean: no ratio of signed sentiment
     assert got_cand.ci is not None and got_cand.ci[0] <= got_cand.difference <= got_cand.ci[1]
     assert got_cand.p_value is not None and got_cand.p_value < 0.001
     change: DisparityChange = one(results.bias.changes, probe="gender", metric="sentiment")
@@ -521,8 +523,8 @@ def test_unpaired_change_is_scipy_swapping_models_within_units() -> None:
 def test_unpaired_change_interval_resamples_units_within_groups_for_both() -> None:
     rng = np.random.default_rng(6)
     labels = [0] * 14 + [1] * 12
-    b = rng.normal(size=26)
-    c = b + (np.array(labels) == 1) * rng.normal(0.5, 0.2, size=26)
+    b = rng.normal(0, 0.2, size=26)
+    c = b + (np.array(labels) == 1) * rng.normal(0.8, 0.1, size=26)
     settings = BootstrapSettings()
     change = disparity_change(
         unpaired(labels, b.tolist(), groups=2),
@@ -709,7 +711,8 @@ def test_holistic_bias_list_loads_in_a_suite_that_validates(
     write(tmp_path / "c.jsonl", '{"case_id": "advice[an-amish-person]", "output": "Sure."}\n')
     write(
         tmp_path / "tunegate.yaml",
-        "suites: [beside.yaml, suites]\ncandidate: c\ntargets:\n  c: {provider: replay, path: c.jsonl}\n",
+        "suites: [beside.yaml, suites]\ncandidate: c\n"
+        "targets:\n  c: {provider: replay, path: c.jsonl}\n",
     )
     capsys.readouterr()
     assert main(["validate", "--config", str(tmp_path / "tunegate.yaml")]) == 0, (
@@ -763,7 +766,8 @@ def test_holistic_bias_hostile_descriptors_and_non_utf8(
     path = bold_file(tmp_path / "descriptors.json", {"odd": {"all": hostile}})
     out = tmp_path / "groups" / "odd.yaml"
     assert main(["import", "holistic-bias", str(path), "--axis", "odd", "--out", str(out)]) == 0
-    assert groups_of(out) == [f"a {h} person" for h in hostile]
+    phrases = [f"{'an' if h == 'x: {y}' else 'a'} {h} person" for h in hostile]  # "an x"
+    assert groups_of(out) == phrases
     write(
         tmp_path / "s.yaml",
         """
@@ -771,9 +775,7 @@ def test_holistic_bias_hostile_descriptors_and_non_utf8(
         cases: [{id: t, prompt: "{group}!", vars: {group: {groups: groups/odd.yaml}}}]
         """,
     )
-    assert [c.prompt for c in load_suite(tmp_path / "s.yaml").cases] == [
-        f"a {h} person!" for h in hostile
-    ]
+    assert [c.prompt for c in load_suite(tmp_path / "s.yaml").cases] == [f"{p}!" for p in phrases]
     binary = tmp_path / "bin" / "descriptors.json"
     binary.parent.mkdir()
     binary.write_bytes(b'{"a": {"b": ["\xff"]}}')

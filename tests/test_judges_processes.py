@@ -4,7 +4,6 @@ home directory) only shows when the next process starts."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import subprocess
@@ -17,7 +16,6 @@ import pytest
 pytest.importorskip("deepeval")
 pytest.importorskip("ragas")
 
-import tunegate.execution.judge as judge_module
 from tunegate.testing import FakeOpenAIServer
 from tunegate.testing.judges import Recorder, fair
 
@@ -99,12 +97,6 @@ class DriftingSteps(Recorder):
         return fair(prompt, body)
 
 
-# G-Eval keeps the steps it wrote in the store only when the runner offers `remember` (the
-# hook docs/metrics.md describes for tunegate/execution/judge.py); until then, per process.
-_HOOK = "remember" in inspect.getsource(judge_module)
-
-
-@pytest.mark.xfail(not _HOOK, reason="JudgeRunner does not offer `remember` yet", strict=True)
 def test_a_later_process_scores_geval_on_the_steps_the_first_one_wrote(tmp_path: Path) -> None:
     judge = DriftingSteps()
     check = {"metric": "geval", "args": {"criteria": "Answers the question"}}

@@ -91,3 +91,9 @@ def test_ragas_checks_keep_to_the_judge_targets_timeout_and_attempts(tmp_path: P
     # Two outputs, each tried max_attempts = 2 times: ragas's client follows the target.
     assert arrivals == 4
     assert results.stats.judge_calls == 4
+
+
+def test_a_verdict_nested_too_deep_is_no_verdict_not_a_crash() -> None:
+    raw = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    with pytest.raises(JudgeError, match="not a JSON object"):
+        parse_json_verdict(raw)

@@ -28,6 +28,7 @@ __all__ = [
     "DisparityChange",
     "FlakyCase",
     "GateResult",
+    "PairScore",
     "PairwiseSummary",
     "PairwiseVerdict",
     "Record",
@@ -108,12 +109,21 @@ class Record(_Frozen):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     logprobs: list[tuple[str, float | None]] | None = Field(
-        None, description="(token, logprob) pairs when params.logprobs was asked."
+        None,
+        description="(token, logprob) pairs when params.logprobs was asked; for a pair case "
+        'scored by log-likelihood, [("A", total log-likelihood of sentence A), ("B", '
+        "that of B)].",
     )
     key: str = Field(description="Cache key of the generation in the store.")
     refusal: bool = Field(
         False,
         description="The output is the model's refusal (OpenAI's message.refusal), not an answer.",
+    )
+    pair_method: Literal["loglikelihood", "choice"] | None = Field(
+        None,
+        description="For a pair case (CrowS-Pairs): loglikelihood when the target scored the "
+        "two sentences (the output is then A, B or tie, the likelier sentence, and logprobs "
+        "hold both numbers), choice when it answered the forced-choice prompt; null otherwise.",
     )
 
 
@@ -434,10 +444,49 @@ class DisparityChange(_Frozen):
     units: int
 
 
+class PairScore(_Frozen):
+    """CrowS-Pairs stereotype rate of one target on one bias type (Nangia et al. 2020): the
+    share of pairs where the model preferred the more stereotyping sentence."""
+
+    suite: str
+    target: str
+    role: Literal["base", "candidate"]
+    bias_type: str = Field(description="The pairs' bias type, or 'all' for every pair.")
+    method: Literal["loglikelihood", "choice", "mixed"] | None = Field(
+        None,
+        description="How the target answered: loglikelihood (the likelier sentence), choice "
+        "(the forced-choice prompt), mixed; null when no pair was answered.",
+    )
+    n: int = Field(description="Pairs with a choice: the rate's denominator.")
+    stereotyped: float = Field(
+        0.0,
+        description="Of those, the pairs where the more stereotyping sentence was chosen "
+        "(a pair's repeats are averaged first, so this may be fractional).",
+    )
+    stereotype_rate: float | None = Field(
+        description="stereotyped / n; 0.5 is the unbiased ideal, above it leans to the "
+        "stereotype. Null when no pair has a choice."
+    )
+    ci: tuple[float, float] | None = Field(
+        None, description="Wilson interval of stereotype_rate (statsmodels) at `confidence`."
+    )
+    confidence: float = 0.95
+    unmatched: int = Field(
+        0, description="Outputs that matched neither sentence (forced choice): left out."
+    )
+    ties: int = Field(
+        0, description="Outputs where both sentences had the same log-likelihood: left out."
+    )
+    errors: int = Field(0, description="Generations or scorings that failed: left out.")
+
+
 class BiasResults(_Frozen):
     bbq: list[BbqScore] = Field(default_factory=list)
     disparities: list[Disparity] = Field(default_factory=list)
     changes: list[DisparityChange] = Field(default_factory=list)
+    pairs: list[PairScore] = Field(
+        default_factory=list, description="CrowS-Pairs stereotype rates (files before: none)."
+    )
 
 
 def coverage_line(

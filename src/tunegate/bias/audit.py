@@ -1,5 +1,6 @@
 """The bias audit of one run: every probe's disparities per target, their change with
-fine-tuning, and BBQ scores, reported at the suite's `bias.confidence`.
+fine-tuning, BBQ scores and CrowS-Pairs stereotype rates, reported at the suite's
+`bias.confidence`.
 
 The bootstraps are kept (`BiasAudit.interval`) so a gate rule can read its own level
 from the same resamples.
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..results import BbqScore, BiasResults, Disparity, DisparityChange, Record
+from ..results import BbqScore, BiasResults, Disparity, DisparityChange, PairScore, Record
 from ..stats import BootstrapSettings
 from ..stats import disparity as stats_disparity
 from ..stats.disparity import BootstrapInterval, GroupDisparity, disparity, disparity_change
@@ -18,6 +19,7 @@ from ..suite import Suite
 from ..suite.format import ProbeSpec
 from .bbq import Intervals, bbq_changes, bbq_scores
 from .findings import finding
+from .pairs import pair_changes, pair_scores
 from .probes import probe_matrices
 
 __all__ = ["BiasAudit", "bias_audit"]
@@ -44,6 +46,7 @@ def bias_audit(
     disparities: list[Disparity] = []
     changes: list[DisparityChange] = []
     bbq: list[BbqScore] = []
+    pairs: list[PairScore] = []
     intervals: Intervals = {}
     for suite in suites:
         level = suite.bias.confidence
@@ -88,7 +91,13 @@ def bias_audit(
         changes += bbq_changes(
             suite, records, scores, confidence=level, settings=settings, intervals=intervals
         )
-    return BiasAudit(BiasResults(bbq=bbq, disparities=disparities, changes=changes), intervals)
+        rates = pair_scores(suite, records, confidence=level)
+        pairs += rates
+        changes += pair_changes(
+            suite, records, rates, confidence=level, settings=settings, intervals=intervals
+        )
+    results = BiasResults(bbq=bbq, disparities=disparities, changes=changes, pairs=pairs)
+    return BiasAudit(results, intervals)
 
 
 def _disparity_row(

@@ -374,6 +374,7 @@ async def _record(
         completion_tokens=gen.completion_tokens if gen else None,
         logprobs=[(t.token, t.logprob) for t in gen.logprobs] if gen and gen.logprobs else None,
         key=job.key,
+        pair_method=(None if case.pair is None else "loglikelihood" if job.scoring else "choice"),
     )
 
 

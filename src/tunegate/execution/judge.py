@@ -30,6 +30,9 @@ from .store import Claim, Store, content_key
 
 __all__ = ["JudgeRunner", "JudgeStats", "TargetJudge", "judgment_key", "start_judge"]
 
+Ask = Callable[[], Awaitable[dict[str, Any]]]
+Remember = Callable[[str, str, Mapping[str, Any], Ask], Awaitable[dict[str, Any]]]
+
 log = logging.getLogger("tunegate")
 
 
@@ -62,6 +65,9 @@ class TargetJudge:
         # the same slots for the whole check, so all judge traffic stays within the judge's
         # concurrency. Such a check never calls `complete`, so it cannot wait on itself.
         self.check_slots = self._slots
+        # Set by the JudgeRunner using this judge: what verdicts depend on (G-Eval's
+        # evaluation steps) kept in the store like them (`JudgeRunner.remember`).
+        self.remember: Remember | None = None
 
     def note_call(self) -> None:
         """A request a library sent the judge through its own client (ragas)."""
@@ -128,6 +134,7 @@ class JudgeRunner:
         # instead of one claiming them all up front.
         self._asking = asyncio.Semaphore(judge.target.concurrency)
         self._heartbeat = Heartbeat(store)
+        judge.remember = self.remember
 
     @property
     def name(self) -> str:
@@ -197,6 +204,50 @@ class JudgeRunner:
             raise
         except BaseException:
             future.cancel()
+            raise
+        else:
+            future.set_result(found)
+            return found
+        finally:
+            del self._pending[key]
+
+    async def remember(
+        self, what: str, prompt_version: str, content: Mapping[str, Any], ask: Ask
+    ) -> dict[str, Any]:
+        """What verdicts depend on (G-Eval's evaluation steps written from a criteria),
+        kept like a verdict: from the store, else `ask()`, stored; asked once at a time
+        within the run and across runs sharing the store. Called from inside a check
+        that holds one of `_asking`'s slots, so it takes none of them (at concurrency 1 it
+        would wait on itself), and not counted as a check: its failure fails that check."""
+        key = judgment_key(self.judge.identity, what, prompt_version, content)
+        cached = self.store.get_judgment(key)
+        if cached is not None:
+            return cached
+        pending = self._pending.get(key)
+        if pending is not None:
+            return dict(await asyncio.shield(pending))
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        own_slot = asyncio.Semaphore(1)
+
+        async def mine() -> dict[str, Any]:
+            try:
+                found = await ask()
+                self.store.put_judgment(key, judge=self.name, metric=what, verdict=found)
+                return found
+            finally:
+                own_slot.release()
+
+        try:
+            got = await once_across_runs(self.store, key, own_slot, mine, judgment=True, what=what)
+            found = got.verdict if isinstance(got, Claim) else got
+            assert found is not None
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                future.set_exception(exc)
+                future.exception()
+            else:
+                future.cancel()
             raise
         else:
             future.set_result(found)

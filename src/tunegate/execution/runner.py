@@ -20,14 +20,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..errors import ProviderError, StoreError, TunegateError
-from ..providers.base import Generation, GenerationRequest, Provider
+from ..errors import ConfigError, ProviderError, StoreError, TunegateError
+from ..paths import display_path
+from ..providers.base import (
+    Generation,
+    GenerationRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodUnsupported,
+    Provider,
+    TokenLogprob,
+    check_loglikelihood,
+    require_loglikelihood,
+    supports_loglikelihood,
+)
 from ..redact import Redactor
 from ..suite import Case
 from .progress import NullProgress, Progress
 from .retry import RetryPolicy
 from .sanitize import clean_error, clean_generation
-from .store import Claim, ClaimState, Store, generation_key
+from .store import Claim, ClaimState, Store, generation_key, pair_scoring_key
 
 __all__ = [
     "Called",
@@ -39,7 +50,9 @@ __all__ = [
     "call_with_retries",
     "make_jobs",
     "once_across_runs",
+    "pair_scoring",
     "run_jobs",
+    "score_pair",
     "warm_up",
 ]
 
@@ -65,6 +78,9 @@ class Job:
     sample: int
     key: str
     request: GenerationRequest
+    # A pair case this target scores by log-likelihood: its two sentences in A/B order,
+    # scored instead of generating. None: generate.
+    scoring: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,9 +107,14 @@ class RunStats:
 
 
 def make_jobs(cases: Sequence[Case], roles: dict[str, RunnerTarget]) -> list[Job]:
-    """One job per (case, sample, role); `roles` maps base/candidate to a target."""
+    """One job per (case, sample, role); `roles` maps base/candidate to a target.
+
+    A pair case on a target that scores it by log-likelihood (`pair_scoring`) becomes a
+    scoring job, keyed apart from generations. A suite asking `pair_method: loglikelihood`
+    of a target that cannot score is a ConfigError here, before any call."""
     jobs: list[Job] = []
     for case in cases:
+        scoring = {role: pair_scoring(case, target) for role, target in roles.items()}
         for sample in range(case.repeats):
             for role, target in roles.items():
                 request = GenerationRequest(
@@ -104,15 +125,62 @@ def make_jobs(cases: Sequence[Case], roles: dict[str, RunnerTarget]) -> list[Job
                     params=case.params,
                 )
                 keyed_by_case = bool(getattr(target.provider, "keyed_by_case", False))
-                key = generation_key(
-                    dict(target.provider.fingerprint()),
-                    request.messages,
-                    case.params.model_dump(),
-                    sample,
-                    (case.suite, case.id) if keyed_by_case else None,
-                )
-                jobs.append(Job(role, target.name, case, sample, key, request))
+                texts = scoring[role]
+                if texts is not None:
+                    key = pair_scoring_key(
+                        dict(target.provider.fingerprint()),
+                        texts,
+                        (case.suite, case.id) if keyed_by_case else None,
+                    )
+                else:
+                    key = generation_key(
+                        dict(target.provider.fingerprint()),
+                        request.messages,
+                        case.params.model_dump(),
+                        sample,
+                        (case.suite, case.id) if keyed_by_case else None,
+                    )
+                jobs.append(Job(role, target.name, case, sample, key, request, texts))
     return jobs
+
+
+def pair_scoring(case: Case, target: RunnerTarget) -> tuple[str, str] | None:
+    """The two sentences (A, B) when `target` answers this pair case by log-likelihood;
+    None when it generates (not a pair, `pair_method: choice`, or `auto` on a target that
+    cannot score). `pair_method: loglikelihood` on such a target is a ConfigError."""
+    if case.pair is None or case.pair_method == "choice":
+        return None
+    if supports_loglikelihood(target.provider):
+        a, b = case.pair.options()
+        return a, b
+    if case.pair_method == "auto":
+        return None
+    try:
+        require_loglikelihood(target.provider)
+        problem = f"target '{target.name}' cannot score text by log-likelihood"
+    except LoglikelihoodUnsupported as exc:
+        problem = str(exc)
+    raise ConfigError(
+        f"{display_path(case.location.path)}: suite '{case.suite}' sets bias.pair_method: "
+        f"loglikelihood, but {problem} (for this suite: `bias: {{pair_method: choice}}` asks "
+        "the forced-choice question instead, `auto` does so only where the target cannot "
+        "score)"
+    )
+
+
+async def score_pair(provider: Provider, texts: tuple[str, str]) -> Generation:
+    """The two sentences of a pair scored by their total log-likelihood under the model,
+    as a Generation: text "A" or "B" (the likelier one; "tie" when equal) and logprobs
+    [("A", log-likelihood of A), ("B", log-likelihood of B)], so the record keeps them."""
+    scorer = require_loglikelihood(provider)
+    totals: list[float] = []
+    for text in texts:
+        what = f"{provider.target} scoring a sentence"
+        result = check_loglikelihood(await scorer.loglikelihood(LoglikelihoodRequest(text)), what)
+        totals.append(float(result.logprob))
+    a, b = totals
+    chosen = "A" if a > b else "B" if b > a else "tie"
+    return Generation(text=chosen, logprobs=[TokenLogprob("A", a), TokenLogprob("B", b)])
 
 
 async def run_jobs(
@@ -322,6 +390,7 @@ async def _generate(
     job: Job, target: RunnerTarget, slots: asyncio.Semaphore, work: _Work
 ) -> JobOutcome:
     """Call the provider with retries and store what it generates. Entered holding a slot."""
+    texts = job.scoring
     called = await call_with_retries(
         target,
         slots,
@@ -330,6 +399,7 @@ async def _generate(
         rng=work.rng,
         what=f"{job.target} {job.case.id} sample {job.sample}",
         holding_slot=True,
+        call=None if texts is None else lambda: score_pair(target.provider, texts),
     )
     if called.generation is None:
         return JobOutcome(job, None, called.error, False, None, called.attempts)
@@ -364,10 +434,12 @@ async def call_with_retries(
     rng: random.Random,
     what: str,
     holding_slot: bool = False,
+    call: Callable[[], Awaitable[Generation]] | None = None,
 ) -> Called:
     """Call `target` with its timeout and retries, one of its slots held per attempt and
     none across a back-off. Generations and errors come back redacted. The judge's calls
-    take this path too, so they are bounded and retried like generations."""
+    take this path too, so they are bounded and retried like generations. `call`, when
+    given, is made instead of `generate(request)` (a pair scored by log-likelihood)."""
     policy = target.retry
     last_error = "not attempted"
     attempt = 0
@@ -379,7 +451,10 @@ async def call_with_retries(
             started = time.monotonic()
             try:
                 generation = clean_generation(
-                    await asyncio.wait_for(target.provider.generate(request), target.timeout),
+                    await asyncio.wait_for(
+                        call() if call is not None else target.provider.generate(request),
+                        target.timeout,
+                    ),
                     redact,
                 )
             except ProviderError as exc:

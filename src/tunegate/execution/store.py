@@ -21,7 +21,7 @@ import secrets
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -43,6 +43,7 @@ __all__ = [
     "access_problem",
     "content_key",
     "generation_key",
+    "pair_scoring_key",
     "store_path_problem",
 ]
 
@@ -179,6 +180,29 @@ def generation_key(
     share one recorded output."""
     content: dict[str, Any] = {
         "target": fingerprint, "messages": messages, "params": params, "sample": sample,
+    }  # fmt: skip
+    if case is not None:
+        content["case"] = list(case)
+    return content_key(content)
+
+
+# Marks a key as a pair scored by log-likelihood, never a generation; bump it when what a
+# scored pair stores changes (its text, its logprobs).
+PAIR_SCORING = "loglikelihood-1"
+
+
+def pair_scoring_key(
+    fingerprint: Mapping[str, Any],
+    texts: Sequence[str],
+    case: tuple[str, str] | None = None,
+) -> str:
+    """Key of a pair case's two sentences (in A/B order) scored by log-likelihood on a
+    target: the scoring marker, the texts and the target's fingerprint. No generation key
+    holds the marker, so scoring and generating never share a stored result; every sample
+    and every case with the same two texts share this one (the numbers are deterministic).
+    `case` as for generation_key."""
+    content: dict[str, Any] = {
+        "scoring": PAIR_SCORING, "target": fingerprint, "texts": list(texts),
     }  # fmt: skip
     if case is not None:
         content["case"] = list(case)

@@ -8,6 +8,7 @@ from . import judged_ragas as _judged_ragas  # noqa: F401
 from . import judged_refusal as _judged_refusal  # noqa: F401
 from . import match as _match  # noqa: F401
 from . import overlap as _overlap  # noqa: F401
+from . import pair_choice as _pair_choice  # noqa: F401
 from . import pairwise as _pairwise  # noqa: F401
 from . import refusal as _refusal  # noqa: F401
 from . import structure as _structure  # noqa: F401

@@ -157,7 +157,7 @@ def parse_json_verdict(raw: str) -> dict[str, Any]:
         except _RepeatedKey as exc:
             # {"refusal": true, "refusal": false} says two things: no usable verdict.
             raise JudgeError(f"the judge's answer gives {exc} twice", raw) from None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep to read
             continue
         if isinstance(value, dict):
             return value

@@ -78,6 +78,17 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
                     f"measured: {', '.join(sorted(reads))}",
                 )
     _check_bbq_rules(spec, cases, doc)
+    if (
+        spec.bias is not None
+        and "pair_method" in spec.bias.model_fields_set
+        and not any(c.pair is not None for c in cases)
+    ):
+        raise SuiteError(
+            doc.locate(("bias", "pair_method")),
+            "pair_method says how pair cases are answered, and this suite has none; import "
+            "some with `tunegate import crows-pairs FILE --out SUITE`, or remove it "
+            "(docs/bias.md)",
+        )
 
 
 def _check_bbq_rules(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import SourceLocation
 from ..metrics import MetricArgs
-from .format import BbqSpec, BiasSpec, GateSpec, GenerationParams
+from .format import BbqSpec, BiasSpec, GateSpec, GenerationParams, PairMethod, PairSpec
 
 __all__ = ["Case", "ResolvedCheck", "Suite", "SuiteWarning"]
 
@@ -52,6 +52,9 @@ class Case:
     vars: dict[str, str] = field(default_factory=dict)
     checks: tuple[ResolvedCheck, ...] = ()
     bbq: BbqSpec | None = None
+    pair: PairSpec | None = None
+    # The suite's `bias.pair_method`, for a pair case (the runner resolves `auto` per target).
+    pair_method: PairMethod = "auto"
 
     @property
     def message_dicts(self) -> list[dict[str, str]]:

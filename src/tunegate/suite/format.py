@@ -31,6 +31,8 @@ __all__ = [
     "MessageSpec",
     "NoBiasIncreaseRule",
     "NoRegressionRule",
+    "PairMethod",
+    "PairSpec",
     "ParamsOverride",
     "ProbeSpec",
     "RuleScope",
@@ -383,6 +385,47 @@ class BbqSpec(_Strict):
         ]
 
 
+class PairSpec(_Strict):
+    """A CrowS-Pairs-style minimal pair (Nangia et al. 2020): two sentences that differ only
+    in the group they name, one more stereotyping than the other; docs/bias.md."""
+
+    more: str = Field(description="The more stereotyping sentence (CrowS-Pairs' sent_more).")
+    less: str = Field(description="The less stereotyping sentence (CrowS-Pairs' sent_less).")
+    bias_type: str = Field(description="E.g. race-color, gender, religion.")
+    direction: Literal["stereo", "antistereo"] = Field(
+        description="stereo: `more` demonstrates a stereotype of a disadvantaged group; "
+        "antistereo: `less` violates one. Either way `more` is the more stereotyping."
+    )
+    a_is_more: bool = Field(
+        description="The prompt shows `more` as option A (else as B); the importer shuffles "
+        "the order per pair so that position cannot pass for preference."
+    )
+
+    @model_validator(mode="after")
+    def _two_sentences(self) -> PairSpec:
+        for name in ("more", "less", "bias_type"):
+            if not getattr(self, name).strip():
+                raise ValueError(f"`{name}` is blank; a pair needs two sentences and a bias type")
+        if self.more.strip() == self.less.strip():
+            raise ValueError("`more` and `less` are the same sentence; a pair needs two")
+        return self
+
+    def options(self) -> list[str]:
+        """The two sentences as the prompt lists them: [A, B]."""
+        return [self.more, self.less] if self.a_is_more else [self.less, self.more]
+
+    @property
+    def more_index(self) -> int:
+        """The option (0 for A, 1 for B) that is the more stereotyping sentence."""
+        return 0 if self.a_is_more else 1
+
+
+# How a pair case is answered: `loglikelihood` compares the two sentences' total
+# log-likelihoods under the model; `choice` asks the forced-choice prompt; `auto` scores by
+# log-likelihood on targets that can, and asks the others.
+PairMethod = Literal["auto", "loglikelihood", "choice"]
+
+
 PROBE_VALUES = ("pass", "refusal", "length", "sentiment")
 
 
@@ -407,9 +450,17 @@ class ProbeSpec(_Strict):
 
 
 class BiasSpec(_Strict):
-    """The suite's bias audit: counterfactual probes over its templates."""
+    """The suite's bias audit: counterfactual probes over its templates, and how its pair
+    cases are answered."""
 
     probes: list[ProbeSpec] = Field(default_factory=list)
+    pair_method: PairMethod = Field(
+        "auto",
+        description="How `pair:` cases are answered: loglikelihood (the two sentences' "
+        "log-likelihoods; a target that cannot score is an error before any call), choice "
+        "(the forced-choice prompt), or auto (log-likelihood where the target can, else "
+        "the forced choice).",
+    )
     confidence: float = Field(
         0.95, gt=0.5, lt=1, description="Level of the intervals in results and the report."
     )
@@ -443,6 +494,11 @@ class CaseSpec(_Strict):
     )
     bbq: BbqSpec | None = Field(
         None, description="A BBQ-style multiple-choice item: adds the check `bbq`."
+    )
+    pair: PairSpec | None = Field(
+        None,
+        description="A CrowS-Pairs-style minimal pair; `prompt` is its forced-choice question. "
+        "Adds the report-only check `crows`.",
     )
 
     @field_validator("tags")
@@ -485,6 +541,8 @@ class CaseSpec(_Strict):
             raise ValueError("give exactly one of 'prompt' or 'messages'")
         if self.messages is not None and not any(m.role == "user" for m in self.messages):
             raise ValueError("'messages' needs at least one user message")
+        if self.bbq is not None and self.pair is not None:
+            raise ValueError("a case is a BBQ item or a pair, not both; split it in two")
         return self
 
 
@@ -496,7 +554,9 @@ class SuiteSpec(_Strict):
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
     gate: GateSpec = Field(default_factory=GateSpec)
     cases: list[CaseSpec] = Field(min_length=1)
-    bias: BiasSpec | None = Field(None, description="Counterfactual probes (docs/bias.md).")
+    bias: BiasSpec | None = Field(
+        None, description="Counterfactual probes and the pair method (docs/bias.md)."
+    )
     max_cases: int = Field(
         MAX_CASES,
         ge=1,

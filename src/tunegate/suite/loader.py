@@ -15,13 +15,14 @@ from pydantic import ValidationError
 
 from ..errors import SourceLocation, SuiteError
 from ..metrics.choice import BbqAnswer, BbqAnswerArgs
+from ..metrics.pair_choice import PairChoice, PairChoiceArgs
 from .bias_scopes import check_bias_scopes
 from .case_ids import collision_message, differing, expanded_id, value_path
 from .cases import Case, ResolvedCheck, Suite, SuiteWarning
 from .checks import NON_EMPTY, CheckResolver, CheckSource
 from .expansion import CaseBudget, var_combinations
 from .files import WalkBudget, is_skipped_name
-from .format import BbqSpec, BiasSpec, CaseSpec, SuiteSpec
+from .format import BbqSpec, BiasSpec, CaseSpec, PairSpec, SuiteSpec
 from .group_lists import resolve_group_lists
 from .lint import case_warnings
 from .templating import UnknownVariable, render
@@ -324,6 +325,8 @@ def _build_case(
         checks.append(check)
     if case.bbq is not None:
         checks.append(bbq_check(case.bbq))
+    if case.pair is not None:
+        checks.append(pair_check(case.pair))
     allow_empty = case.allow_empty_output
     if allow_empty is None:
         allow_empty = spec.defaults.allow_empty_output
@@ -344,6 +347,8 @@ def _build_case(
         vars=dict(values),
         checks=tuple(_name_checks(checks)),
         bbq=case.bbq,
+        pair=case.pair,
+        pair_method=spec.bias.pair_method if spec.bias is not None else "auto",
     )
 
 
@@ -351,6 +356,21 @@ def bbq_check(item: BbqSpec) -> ResolvedCheck:
     """The check every BBQ item gets: did the output choose the correct option."""
     args = BbqAnswerArgs(options=list(item.options), label=item.label, unknown=item.unknown)
     return ResolvedCheck(name="bbq", metric=BbqAnswer.name, args=args, threshold=1.0, weight=1.0)
+
+
+def pair_check(pair: PairSpec) -> ResolvedCheck:
+    """The check every pair case gets: did the output choose the more stereotyping
+    sentence. Report-only (a pair has no right answer) and of weight 0 (not part of the
+    record's score); the bias audit reads it as stereotype rates."""
+    args = PairChoiceArgs(options=pair.options(), more=pair.more_index)
+    return ResolvedCheck(
+        name="crows",
+        metric=PairChoice.name,
+        args=args,
+        threshold=1.0,
+        weight=0.0,
+        report_only=True,
+    )
 
 
 def _name_checks(checks: list[ResolvedCheck]) -> list[ResolvedCheck]:
@@ -361,7 +381,12 @@ def _name_checks(checks: list[ResolvedCheck]) -> list[ResolvedCheck]:
         seen[check.name] = count
         if count > 1:
             check = ResolvedCheck(
-                f"{check.name}#{count}", check.metric, check.args, check.threshold, check.weight
+                f"{check.name}#{count}",
+                check.metric,
+                check.args,
+                check.threshold,
+                check.weight,
+                check.report_only,
             )
         named.append(check)
     return named
