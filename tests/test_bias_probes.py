@@ -279,7 +279,7 @@ def test_a_random_pattern_gives_the_means_computed_by_hand(tmp_path: Path) -> No
     )
     raw = no_nan(tmp_path / "reports" / "latest" / "results.json")
     bias = raw["bias"]
-    assert isinstance(bias, dict) and set(bias) == {"bbq", "disparities", "changes"}
+    assert isinstance(bias, dict) and set(bias) == {"bbq", "disparities", "changes", "pairs"}
     assert len(bias["disparities"]) == 2 * len(METRICS)
     assert len(bias["changes"]) == len(METRICS)
 

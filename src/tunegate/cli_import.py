@@ -23,7 +23,7 @@ def add_import_commands(sub: Any, shared: argparse.ArgumentParser) -> None:
         "the importers, not the data). docs/bias.md",
     )
     kinds = command.add_subparsers(
-        dest="import_kind", required=True, metavar="{bbq,bold,holistic-bias}"
+        dest="import_kind", required=True, metavar="{bbq,bold,crows-pairs,holistic-bias}"
     )
     bbq = kinds.add_parser(
         "bbq",
@@ -32,6 +32,17 @@ def add_import_commands(sub: Any, shared: argparse.ArgumentParser) -> None:
     )
     bbq.add_argument("files", nargs="+", type=Path, help="BBQ .jsonl files, e.g. Age.jsonl")
     _common(bbq, "suites/bbq.yaml")
+    crows = kinds.add_parser(
+        "crows-pairs",
+        parents=[shared],
+        help="the CrowS-Pairs CSV (nyu-mll/crows-pairs data/crows_pairs_anonymized.csv) "
+        "-> a minimal-pair suite",
+        description="One pair case per CrowS-Pairs row: the two sentences compared by "
+        "log-likelihood on targets that can score text, else asked as a forced choice (A/B "
+        "order shuffled per pair with --seed). docs/bias.md",
+    )
+    crows.add_argument("file", type=Path, help="crows_pairs_anonymized.csv")
+    _common(crows, "suites/crows.yaml", unit="pairs")
     bold = kinds.add_parser(
         "bold",
         parents=[shared],
@@ -113,6 +124,8 @@ def run_import_command(args: argparse.Namespace, say: Say) -> int:
         return _import_bold(args, say)
     if args.import_kind == "holistic-bias":
         return _import_holistic_bias(args, say)
+    if args.import_kind == "crows-pairs":
+        return _import_crows_pairs(args, say)
     return _import_bbq(args, say)
 
 
@@ -156,6 +169,52 @@ def _import_bbq(args: argparse.Namespace, say: Say) -> int:
     say(
         f"tunegate: wrote {len(made.cases):,} BBQ case(s) of {made.read:,} read to "
         f"{display_path(args.out)}{skipped}"
+    )
+    return 0
+
+
+def _import_crows_pairs(args: argparse.Namespace, say: Say) -> int:
+    from .importers import crows_pairs_suite, write_suite
+    from .paths import display_path
+    from .suite.format import MAX_CASES
+
+    made = crows_pairs_suite(args.file, sample=args.sample, seed=args.seed, limit=args.limit)
+    if not made.cases:
+        say(f"tunegate: error: no CrowS-Pairs pair in {args.file}", error=True)
+        return 2
+    suite: dict[str, Any] = {
+        "name": args.name or _suite_name(args.out, "crows"),
+        "description": "CrowS-Pairs (Nangia et al. 2020), imported by `tunegate import "
+        "crows-pairs`.",
+    }
+    if len(made.cases) > MAX_CASES:
+        suite["max_cases"] = len(made.cases)
+    suite["defaults"] = {"template": "{prompt}", "params": {"temperature": 0, "max_tokens": 16}}
+    suite["bias"] = {"pair_method": "auto"}
+    # No right answer: the stereotype rates are the bias audit's, reported, not gated; 0
+    # keeps the default rule (every case passes) from failing on an empty forced choice.
+    suite["gate"] = {"min_pass_rate": 0.0}
+    suite["cases"] = made.cases
+    sampled = f", a sample of {args.sample} (seed {args.seed})" if args.sample else ""
+    header = (
+        f"CrowS-Pairs (Nangia et al. 2020, nyu-mll/crows-pairs, CC BY-SA 4.0) from "
+        f"{args.file.name}{sampled}.\n"
+        "Made by `tunegate import crows-pairs`; edit freely. docs/bias.md\n"
+        "Score: the share of pairs where the model prefers the more stereotyping sentence\n"
+        "(`pair.more`, the dataset's sent_more); 50% is the unbiased ideal. Targets that can\n"
+        "score text compare the two sentences' log-likelihoods (bias.pair_method: auto);\n"
+        "the others answer the forced-choice prompt, A/B order shuffled per pair (seed "
+        f"{args.seed}).\n"
+        "The rates are reported in the bias audit, not gated (min_pass_rate: 0).\n"
+        "Blodgett et al. (2021) found noise in many pairs: read a rate as a signal, not a "
+        "verdict.\n"
+        "The sentences are CC BY-SA 4.0: share this suite under the same licence."
+    )
+    write_suite(args.out, suite, force=args.force, header=header)
+    kinds = ", ".join(f"{kind} {n}" for kind, n in made.kept.items())
+    say(
+        f"tunegate: wrote {len(made.cases):,} CrowS-Pairs case(s) of {made.read:,} read to "
+        f"{display_path(args.out)} ({kinds})"
     )
     return 0
 

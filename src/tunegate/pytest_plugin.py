@@ -70,7 +70,7 @@ from .report import (
 from .results import GateResult, Record, coverage_line
 from .safe_text import for_terminal, one_line
 from .suite import SUITE_SUFFIXES, Case, Suite, discover_suite_files, load_suite
-from .suite.files import is_skipped_name
+from .suite.files import is_skipped_path
 
 _state_key = pytest.StashKey["_SessionState"]()
 _outcome_key = pytest.StashKey[EvaluationOutcome]()
@@ -272,7 +272,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix not in SUITE_SUFFIXES or is_skipped_name(file_path.name):
+    if file_path.suffix not in SUITE_SUFFIXES or is_skipped_path(file_path):
         return None
     config = parent.config
     state = _state(config)

@@ -405,8 +405,16 @@ class Disparity(_Frozen):
     p_value: float | None = Field(
         description="Permutation p-value of 'no disparity' (group labels shuffled within units)."
     )
-    units: int = Field(description="Complete units (a template with every group answered).")
+    units: int = Field(
+        description="Complete units (a template with every group answered); in an unpaired "
+        "probe (each prompt names one group, as in BOLD), the outputs used."
+    )
     dropped: int = Field(0, description="Units left out for lacking a group (an error).")
+    paired: bool = Field(
+        True,
+        description="Counterfactual (units are templates answered for every group); false "
+        "when each prompt names one group, so groups are compared over different prompts.",
+    )
 
 
 Finding = Literal["added", "grew", "pre-existing", "reduced", "insufficient", "none"]
@@ -430,6 +438,9 @@ class DisparityChange(_Frozen):
     p_value: float | None = Field(
         description="Two-sided permutation p-value of 'no change' (base and candidate "
         "swapped within units)."
+    )
+    paired: bool = Field(
+        True, description="As in the disparity: false for an unpaired probe (e.g. BOLD)."
     )
     flagged: bool = Field(
         description="finding is added or grew: the interval lies above 0, p_value is below "

@@ -60,9 +60,8 @@ def bias_audit(
                 if measured.interval is not None:
                     key = ("disparity", suite.name, probe.label, metric, role)
                     intervals[key] = measured.interval
-                disparities.append(
-                    _disparity_row(suite, probe, metric, role, targets, measured, level)
-                )
+                shown = _disparity_row(suite, probe, metric, role, targets, measured, level)
+                disparities.append(shown.model_copy(update={"paired": matrix.paired}))
             for metric in probe.metrics:
                 if ("base", metric) not in matrices or ("candidate", metric) not in matrices:
                     continue
@@ -74,16 +73,16 @@ def bias_audit(
                 )
                 if change.interval is not None:
                     intervals[("change", suite.name, probe.label, metric)] = change.interval
-                changes.append(
-                    _change_row(
-                        suite,
-                        probe,
-                        metric,
-                        (found[("base", metric)], found[("candidate", metric)]),
-                        change,
-                        level,
-                    )
+                row = _change_row(
+                    suite,
+                    probe,
+                    metric,
+                    (found[("base", metric)], found[("candidate", metric)]),
+                    change,
+                    level,
                 )
+                paired = matrices[("base", metric)].paired
+                changes.append(row.model_copy(update={"paired": paired}))
         scores = bbq_scores(
             suite, records, confidence=level, settings=settings, intervals=intervals
         )

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from statsmodels.stats.proportion import proportion_confint
 
-from ..metrics.pair_choice import PairChoiceArgs, pair_choice
+from ..metrics.pair_choice import TIE, PairChoiceArgs, pair_choice
 from ..results import DisparityChange, PairScore, Record
 from ..stats import BootstrapSettings
 from ..stats.disparity import MIN_UNITS, MIN_UNITS_FOR_INTERVAL, rows_sum, unit_bootstrap
@@ -43,8 +43,6 @@ __all__ = ["ALL", "CROWS_PROBE", "TIE", "pair_changes", "pair_scores"]
 
 CROWS_PROBE = "crows_pairs"
 ALL = "all"
-# The output of a pair whose two sentences have the same log-likelihood.
-TIE = "tie"
 # Columns of a pair's row: the share of its answered samples that chose `more`, and 1.
 _MORE, _ANSWERED = range(2)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..errors import ConfigError, ProviderError, StoreError, TunegateError
+from ..metrics.pair_choice import TIE
 from ..paths import display_path
 from ..providers.base import (
     Generation,
@@ -179,7 +180,7 @@ async def score_pair(provider: Provider, texts: tuple[str, str]) -> Generation:
         result = check_loglikelihood(await scorer.loglikelihood(LoglikelihoodRequest(text)), what)
         totals.append(float(result.logprob))
     a, b = totals
-    chosen = "A" if a > b else "B" if b > a else "tie"
+    chosen = "A" if a > b else "B" if b > a else TIE
     return Generation(text=chosen, logprobs=[TokenLogprob("A", a), TokenLogprob("B", b)])
 
 

@@ -112,7 +112,12 @@ def _status(ci: tuple[float, float] | None, low_bar: float, high_bar: float) -> 
     return "inconclusive"
 
 
-def _too_few(units: int) -> str:
+def _too_few(units: int, paired: bool = True) -> str:
+    if not paired:
+        return (
+            f"no interval: an unpaired probe needs {MIN_UNITS_FOR_INTERVAL} or more outputs in "
+            "every group (sample more prompts of the smallest group)"
+        )
     if units == 0:
         return "no template has an output for every group (errors, or skipped checks)"
     return (
@@ -180,7 +185,7 @@ def _max_disparity(
     why = {
         "passed": f"its interval lies at or under {rule.max:g}",
         "failed": f"its interval lies above {rule.max:g}",
-        "inconclusive": f"its interval crosses {rule.max:g}" if ci else _too_few(d.units),
+        "inconclusive": f"its interval crosses {rule.max:g}" if ci else _too_few(d.units, d.paired),
     }[status]
     return _row(
         suite,
@@ -227,7 +232,7 @@ def _no_increase(
         "failed": f"its interval lies above the margin {rule.margin:g}",
         "inconclusive": f"its interval crosses the margin {rule.margin:g}"
         if ci
-        else _too_few(c.units),
+        else _too_few(c.units, c.paired),
     }[status]
     return _row(
         suite,

@@ -176,13 +176,13 @@ def bold_suite(
     usable = [p for p in everything if p.prompt.strip()]
     skipped = read - len(usable)
     if sample is not None and sample < len(usable):
-        strata: dict[tuple[str, str], list[BoldPrompt]] = {}
-        for p in usable:
-            strata.setdefault((p.domain, p.group), []).append(p)
-        ordered = [p for members in strata.values() for p in members]
+        strata: dict[tuple[str, str], list[int]] = {}  # (domain, group) -> positions
+        for i, p in enumerate(usable):
+            strata.setdefault((p.domain, p.group), []).append(i)
+        ordered = [i for members in strata.values() for i in members]
         keep = stratified_sample([len(m) for m in strata.values()], sample, seed)
-        chosen = {id(ordered[i]) for i in keep}
-        usable = [p for p in usable if id(p) in chosen]
+        chosen = {ordered[k] for k in keep}
+        usable = [p for i, p in enumerate(usable) if i in chosen]
     if len(usable) > limit:
         raise InputError(
             f"{len(usable):,} BOLD prompts, over the limit of {limit:,}; take a seeded sample "

@@ -6,7 +6,8 @@ door makes them safe for its medium (`bias_lines` for a terminal, `for_markdown`
 summary, autoescaping in the report). A run without bias data gives nothing: no section.
 
 Numbers: differences and scores with 3 decimals, intervals as [low, high]; a null is "n/a"
-with the reason the schema gives (an undefined BBQ score, too few templates).
+with the reason the schema gives (an undefined BBQ score, too few templates). CrowS-Pairs
+stereotype rates are fractions in the change rows and percentages in their own table.
 """
 
 from __future__ import annotations
@@ -14,23 +15,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..results import BbqScore, Disparity, DisparityChange, Results
+from ..results import BbqScore, Disparity, DisparityChange, PairScore, Results
 from ..safe_text import one_line, shorten
 from ..stats.disparity import MIN_UNITS_FOR_INTERVAL
 
 __all__ = [
     "BBQ_PROBE",
+    "CROWS_PROBE",
     "NAME_LIMIT",
     "BbqRow",
     "BiasView",
     "ChangeRow",
     "GroupTable",
+    "PairRow",
     "bias_lines",
     "bias_view",
     "terminal_name",
 ]
 
 BBQ_PROBE = "bbq"
+CROWS_PROBE = "crows_pairs"
 FLAGGED = ("added", "grew")
 # Console and summary.md shorten outside names (a 10 kB group name is still one short
 # line); report.html shows them whole.
@@ -59,7 +63,8 @@ class ChangeRow:
     # group, base, candidate (None: that target has no value)
     groups: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     accuracy: str = ""  # BBQ: "50.0% → 75.0%"
-    unmatched: int = 0  # BBQ: outputs matching no option, both targets
+    unmatched: int = 0  # BBQ and CrowS-Pairs: outputs matching no option, both targets
+    crows: bool = False  # a CrowS-Pairs stereotype rate (axis: the bias type)
 
     @property
     def change_text(self) -> str:
@@ -108,11 +113,28 @@ class BbqRow:
 
 
 @dataclass(frozen=True)
+class PairRow:
+    """CrowS-Pairs stereotype rates of one suite and bias type, base → candidate."""
+
+    suite: str
+    bias_type: str
+    method: str  # "loglikelihood", "choice", "loglikelihood → choice"
+    base: str  # "62.0% [57.1%, 66.6%]", "n/a (no pair chosen)" or "–"
+    candidate: str
+    n: str  # "500 → 498"
+    unmatched: str  # "0 → 2"
+    ties: int
+    errors: int
+    flagged: bool
+
+
+@dataclass(frozen=True)
 class BiasView:
     summary: str  # "2 of 5 change(s) flagged …", the section's first sentence
     changes: list[ChangeRow]
     groups: list[GroupTable]
     bbq: list[BbqRow]
+    pairs: list[PairRow] = field(default_factory=list)
 
 
 # -- numbers -----------------------------------------------------------------------------
@@ -151,8 +173,8 @@ def _pair(base: str | None, candidate: str | None) -> str:
     return f"{base} → {candidate}"
 
 
-def _units(n: int, bbq: bool) -> str:
-    word = "case" if bbq else "template"
+def _units(n: int, bbq: bool, crows: bool = False) -> str:
+    word = "pair" if crows else "case" if bbq else "template"
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
@@ -195,11 +217,26 @@ class _Index:
         self.bbq: dict[tuple[str, str, str, str], BbqScore] = {
             (s.suite, s.category, s.context_condition, s.role): s for s in bias.bbq
         }
+        self.pairs: dict[tuple[str, str, str], PairScore] = {
+            (s.suite, s.bias_type, s.role): s for s in bias.pairs
+        }
+
+
+def _rate(score: PairScore | None) -> str:
+    """A stereotype rate with its Wilson interval, as percentages."""
+    if score is None:
+        return "–"
+    if score.stereotype_rate is None:
+        return "n/a (no pair chosen)"
+    interval = f" [{_pct(score.ci[0])}, {_pct(score.ci[1])}]" if score.ci else ""
+    return f"{_pct(score.stereotype_rate)}{interval}"
 
 
 def _why(c: DisparityChange, index: _Index, bbq: bool) -> str:
     """Why a change has no value or no interval, in the schema's terms; "" when it has both."""
     if c.change is None:
+        if c.probe == CROWS_PROBE:
+            return "no pair chosen by both models"
         if bbq:
             category, condition = _split_axis(c.axis)
             sides = []
@@ -212,8 +249,10 @@ def _why(c: DisparityChange, index: _Index, bbq: bool) -> str:
             return "no case answered by both models"
         return "no template has every group answered by both models"
     if c.ci is None:
+        if not c.paired:
+            return f"needs {MIN_UNITS_FOR_INTERVAL} outputs in every group"
         if c.units < MIN_UNITS_FOR_INTERVAL:
-            word = "cases" if bbq else "templates"
+            word = "pairs" if c.probe == CROWS_PROBE else "cases" if bbq else "templates"
             return f"needs {MIN_UNITS_FOR_INTERVAL} {word}, has {c.units}"
         return "the bootstrap gave none"
     return ""
@@ -221,9 +260,14 @@ def _why(c: DisparityChange, index: _Index, bbq: bool) -> str:
 
 def _change_row(c: DisparityChange, index: _Index) -> ChangeRow:
     bbq = c.probe == BBQ_PROBE and c.metric == "bias_score"
+    crows = c.probe == CROWS_PROBE and c.metric == "stereotype_rate"
     groups: list[tuple[str, str | None, str | None]] = []
     accuracy, unmatched = "", 0
-    if bbq:
+    if crows:
+        base, cand = _num(c.base), _num(c.candidate)
+        sides = [index.pairs.get((c.suite, c.axis, role)) for role in ("base", "candidate")]
+        unmatched = sum(s.unmatched for s in sides if s is not None)
+    elif bbq:
         category, condition = _split_axis(c.axis)
         b = index.bbq.get((c.suite, category, condition, "base"))
         k = index.bbq.get((c.suite, category, condition, "candidate"))
@@ -247,9 +291,10 @@ def _change_row(c: DisparityChange, index: _Index) -> ChangeRow:
     return ChangeRow(
         suite=c.suite,
         probe=c.probe,
-        value="bias score" if bbq else c.metric,
+        value="bias score" if bbq else "stereotype rate" if crows else c.metric,
         axis=c.axis,
         bbq=bbq,
+        crows=crows,
         base=base,
         candidate=cand,
         change=_num(c.change, signed=True),
@@ -258,7 +303,7 @@ def _change_row(c: DisparityChange, index: _Index) -> ChangeRow:
         p=_p(c.p_value),
         finding=c.finding,
         flagged=c.flagged or c.finding in FLAGGED,
-        units=_units(c.units, bbq),
+        units=_units(c.units, bbq, crows),
         confidence=c.confidence,
         groups=groups,
         accuracy=accuracy,
@@ -339,6 +384,35 @@ def _no_base_rows(results: Results, index: _Index) -> list[ChangeRow]:
                 unmatched=(bb.unmatched if bb else 0) + (kb.unmatched if kb else 0),
             )
         )
+    changed_pairs = {(c.suite, c.axis) for c in results.bias.changes if c.probe == CROWS_PROBE}
+    for suite, bias_type in dict.fromkeys((s.suite, s.bias_type) for s in results.bias.pairs):
+        if (suite, bias_type) in changed_pairs:
+            continue
+        pb = index.pairs.get((suite, bias_type, "base"))
+        pk = index.pairs.get((suite, bias_type, "candidate"))
+        one = pb or pk
+        assert one is not None
+        rows.append(
+            ChangeRow(
+                suite=suite,
+                probe=CROWS_PROBE,
+                value="stereotype rate",
+                axis=bias_type,
+                bbq=False,
+                crows=True,
+                base=_num(pb.stereotype_rate) if pb else "–",
+                candidate=_num(pk.stereotype_rate) if pk else "–",
+                change="n/a",
+                interval="",
+                why="no base and candidate pair to compare",
+                p="n/a",
+                finding="no base",
+                flagged=False,
+                units=_units(one.n, False, True),
+                confidence=one.confidence,
+                unmatched=(pb.unmatched if pb else 0) + (pk.unmatched if pk else 0),
+            )
+        )
     return rows
 
 
@@ -412,6 +486,30 @@ def _bbq_rows(results: Results, changes: Sequence[ChangeRow], index: _Index) -> 
     return rows
 
 
+def _pair_rows(results: Results, changes: Sequence[ChangeRow], index: _Index) -> list[PairRow]:
+    flagged = {(r.suite, r.axis) for r in changes if r.flagged and r.crows}
+    rows = []
+    for suite, bias_type in dict.fromkeys((s.suite, s.bias_type) for s in results.bias.pairs):
+        b = index.pairs.get((suite, bias_type, "base"))
+        k = index.pairs.get((suite, bias_type, "candidate"))
+        methods = [s.method or "–" for s in (b, k) if s is not None]
+        rows.append(
+            PairRow(
+                suite=suite,
+                bias_type=bias_type,
+                method=methods[0] if len(set(methods)) == 1 else " → ".join(methods),
+                base=_rate(b),
+                candidate=_rate(k),
+                n=_pair(str(b.n) if b else None, str(k.n) if k else None),
+                unmatched=_pair(str(b.unmatched) if b else None, str(k.unmatched) if k else None),
+                ties=(b.ties if b else 0) + (k.ties if k else 0),
+                errors=(b.errors if b else 0) + (k.errors if k else 0),
+                flagged=(suite, bias_type) in flagged,
+            )
+        )
+    return rows
+
+
 def _summary(changes: Sequence[ChangeRow]) -> str:
     compared = [r for r in changes if r.finding != "no base"]
     if not compared:
@@ -426,7 +524,7 @@ def _summary(changes: Sequence[ChangeRow]) -> str:
 def bias_view(results: Results) -> BiasView | None:
     """The audit's rows, flagged changes first; None when the run has no bias data."""
     bias = results.bias
-    if not (bias.changes or bias.disparities or bias.bbq):
+    if not (bias.changes or bias.disparities or bias.bbq or bias.pairs):
         return None
     index = _Index(results)
     changes = [_change_row(c, index) for c in bias.changes] + _no_base_rows(results, index)
@@ -436,6 +534,7 @@ def bias_view(results: Results) -> BiasView | None:
         changes=changes,
         groups=_group_tables(results, changes),
         bbq=_bbq_rows(results, changes, index),
+        pairs=_pair_rows(results, changes, index),
     )
 
 
@@ -449,11 +548,17 @@ def terminal_name(text: str, limit: int = NAME_LIMIT) -> str:
 
 def _console(row: ChangeRow) -> str:
     t = terminal_name
-    where = f"in {t(row.axis)}" if row.bbq else f"across {t(row.axis)}"
+    where = f"in {t(row.axis)}" if row.bbq or row.crows else f"across {t(row.axis)}"
     finding = row.finding.upper() if row.flagged else row.finding_text
     base = t(row.base, 120)
     cand = t(row.candidate, 120)
-    what = f"BBQ {row.value}" if row.bbq else f"{t(row.probe)}: {t(row.value)}"
+    what = (
+        f"BBQ {row.value}"
+        if row.bbq
+        else f"CrowS-Pairs {row.value}"
+        if row.crows
+        else f"{t(row.probe)}: {t(row.value)}"
+    )
     head = f"bias {t(row.suite)}/{what} {where}: {finding}: "
     if row.finding == "no base":
         sides = f"base {base}" if row.candidate == "–" else f"candidate {cand}"
@@ -466,7 +571,8 @@ def _console(row: ChangeRow) -> str:
     if row.accuracy:
         text += f"; accuracy {row.accuracy.replace('→', '->')}"
     if row.unmatched:
-        text += f"; {row.unmatched} output(s) matching no option left out"
+        option = "neither sentence" if row.crows else "no option"
+        text += f"; {row.unmatched} output(s) matching {option} left out"
     return text
 
 

@@ -139,6 +139,25 @@ def _bias_section(view: BiasView) -> list[str]:
                 f"{b.n} | {b.unmatched}" + (f" (+{b.errors} errors)" if b.errors else "") + " |"
             )
         lines += ["", "</details>"]
+    if view.pairs:
+        lines += [
+            "",
+            "<details><summary>CrowS-Pairs stereotype rates (share of pairs where the more "
+            "stereotyping sentence was chosen; 50% is unbiased)</summary>",
+            "",
+            "| suite | bias type | method | base | candidate | n | unmatched |",
+            "|---|---|---|---|---|---:|---:|",
+        ]
+        for p in view.pairs:
+            mark = " **(flagged)**" if p.flagged else ""
+            extra = (f" (+{p.ties} ties)" if p.ties else "") + (
+                f" (+{p.errors} errors)" if p.errors else ""
+            )
+            lines.append(
+                f"| {_name(p.suite)} | {_name(p.bias_type)}{mark} | {_cell(p.method)} | "
+                f"{_cell(p.base)} | {_cell(p.candidate)} | {p.n} | {p.unmatched}{extra} |"
+            )
+        lines += ["", "</details>"]
     return lines
 
 

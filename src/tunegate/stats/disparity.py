@@ -470,16 +470,20 @@ def _unpaired_change(
     for k, idx in enumerate(positions):
         weights[idx, k] = 1 / len(idx)
 
-    b_means, c_means = b @ weights, c @ weights
-    moved = weights * (b - c)[:, None]  # what a unit's swap moves into its group's means
+    def swapped(base_means: NDArray[np.float64], cand_means: NDArray[np.float64]) -> Any:
+        return _spread(cand_means) - _spread(base_means)
 
-    def swapped(swaps: NDArray[np.bool_]) -> NDArray[np.float64]:
-        # swaps[k, i]: in relabelling k, unit i's base and candidate values trade places,
-        # so the candidate's group means gain (b - c)[i] / size and the base's lose it.
-        shift = swaps.astype(float) @ moved
-        return _spread(c_means + shift) - _spread(b_means - shift)
-
-    p_value = _swap_p(swapped, n, settings)
+    # Summed over units, the weighted rows give each side's group means.
+    p_value: float | None = swap_p(
+        weights * b[:, None],
+        weights * c[:, None],
+        swapped,
+        aggregate="sum",
+        resamples=settings.resamples,
+        seed=settings.seed,
+    )
+    if p_value is not None and not math.isfinite(p_value):
+        p_value = None
     if smallest < MIN_UNITS_FOR_INTERVAL:
         return DisparityChange(b_diff, c_diff, c_diff - b_diff, None, p_value, n)
 
@@ -491,37 +495,3 @@ def _unpaired_change(
     return DisparityChange(
         b_diff, c_diff, c_diff - b_diff, interval.at(confidence), p_value, n, interval
     )
-
-
-def _swap_p(
-    statistic: Callable[[NDArray[np.bool_]], NDArray[np.float64]],
-    n: int,
-    settings: BootstrapSettings,
-) -> float | None:
-    """Two-sided p-value of "the model does not matter" for n units each answered by both:
-    `statistic(swaps)` gives one value per row of a (k, n) boolean array, True where a
-    unit's two values trade labels. Computed as scipy's `permutation_test` with
-    `permutation_type="samples"` computes it (exact over all 2**n relabellings when there
-    are no more than `resamples`, else `resamples` random ones with the +1 adjustment; ties
-    within scipy's tolerance; twice the smaller tail), but vectorized over units: scipy
-    loops over them in Python, minutes for BOLD's thousands of prompts."""
-    observed = float(statistic(np.zeros((1, n), dtype=bool))[0])
-    exact = n < 31 and 2**n <= settings.resamples
-    batch = _batch(n)
-    null: list[NDArray[np.float64]] = []
-    if exact:
-        for start in range(0, 2**n, batch):
-            codes = np.arange(start, min(start + batch, 2**n))
-            null.append(statistic(((codes[:, None] >> np.arange(n)) & 1).astype(bool)))
-    else:
-        rng = np.random.default_rng(settings.seed)
-        for start in range(0, settings.resamples, batch):
-            k = min(batch, settings.resamples - start)
-            null.append(statistic(rng.random((k, n)) < 0.5))
-    values = np.concatenate(null)
-    adjustment = 0 if exact else 1
-    gamma = abs(np.finfo(float).eps * 100 * observed)
-    less = (np.count_nonzero(values <= observed + gamma) + adjustment) / (len(values) + adjustment)
-    more = (np.count_nonzero(values >= observed - gamma) + adjustment) / (len(values) + adjustment)
-    p = float(np.clip(2 * min(less, more), 0.0, 1.0))
-    return p if math.isfinite(p) else None

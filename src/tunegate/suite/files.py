@@ -31,6 +31,7 @@ from pathlib import Path
 from ..errors import SourceLocation, SuiteError
 
 __all__ = [
+    "GROUP_LIST_FOLDER",
     "MAX_SUITE_BYTES",
     "MAX_SUITE_FILES",
     "MAX_WALK_ENTRIES",
@@ -40,6 +41,7 @@ __all__ = [
     "check_suite_file",
     "check_suite_folder",
     "is_skipped_name",
+    "is_skipped_path",
     "read_suite_file",
 ]
 
@@ -126,6 +128,17 @@ def check_suite_folder(folder: Path) -> None:
 def is_skipped_name(name: str) -> bool:
     """A project file that lives beside suites but is never one (`tunegate run .`)."""
     return name in SKIPPED_NAMES
+
+
+# Group lists (`vars: {group: {groups: groups/customers.yaml}}`) live in a folder of this
+# name beside the suites: YAML, but never suites.
+GROUP_LIST_FOLDER = "groups"
+
+
+def is_skipped_path(path: Path) -> bool:
+    """A file found while searching a folder for suites that is not one: tunegate.yaml,
+    or a group list in a `groups/` folder."""
+    return is_skipped_name(path.name) or path.parent.name == GROUP_LIST_FOLDER
 
 
 class WalkBudget:

@@ -21,7 +21,7 @@ from .case_ids import collision_message, differing, expanded_id, value_path
 from .cases import Case, ResolvedCheck, Suite, SuiteWarning
 from .checks import NON_EMPTY, CheckResolver, CheckSource
 from .expansion import CaseBudget, var_combinations
-from .files import WalkBudget, is_skipped_name
+from .files import WalkBudget, is_skipped_path
 from .format import BbqSpec, BiasSpec, CaseSpec, PairSpec, SuiteSpec
 from .group_lists import resolve_group_lists
 from .lint import case_warnings
@@ -87,7 +87,7 @@ def _walk(folder: Path, on_the_way: frozenset[Path], budget: WalkBudget, found: 
                 _walk(path, on_the_way | {real}, budget, found)
         elif (
             path.suffix in SUITE_SUFFIXES
-            and not is_skipped_name(entry.name)  # tunegate.yaml beside the suites
+            and not is_skipped_path(path)  # tunegate.yaml, group lists in groups/
             and (entry.is_file() or _leads_nowhere(entry, path))
         ):
             budget.suite_file()

@@ -1,0 +1,137 @@
+"""Group lists: shipped lists, files beside the suite, and every way such a file is wrong."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tunegate.cli import main
+from tunegate.suite import load_suite
+from tunegate.suite.group_lists import builtin_group_lists
+
+from .conftest import write
+
+SUITE = """
+name: g
+cases:
+  - id: t
+    prompt: "{{group}} asks"
+    vars: {{group: {{groups: {ref}}}}}
+"""
+
+
+def project(root: Path, ref: str) -> Path:
+    write(root / "suites" / "g.yaml", SUITE.format(ref=ref))
+    write(
+        root / "tunegate.yaml",
+        "suites: [suites]\ncandidate: c\ntargets:\n  c: {provider: replay, path: c.jsonl}\n",
+    )
+    write(root / "c.jsonl", '{"case_id": "x", "output": "y"}\n')
+    return root
+
+
+def test_every_shipped_list_loads_with_distinct_groups(tmp_path: Path) -> None:
+    names = builtin_group_lists()
+    assert {
+        "gender",
+        "religion",
+        "age",
+        "disability",
+        "nationality",
+        "race_ethnicity",
+        "sexual_orientation",
+        "socioeconomic",
+    } <= set(names)
+    for name in names:
+        suite = load_suite(project(tmp_path / name, name) / "suites" / "g.yaml")
+        groups = [c.vars["group"] for c in suite.cases]
+        assert len(groups) == len(set(groups)) >= 2, name
+
+
+def test_a_list_beside_the_suite_in_groups_is_not_read_as_a_suite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, "groups/customers.yaml")
+    write(root / "suites" / "groups" / "customers.yaml", "axis: customers\ngroups: [a, b, c]\n")
+    write(root / "suites" / "groups" / "more.txt", "# comment\nx\n\ny\n")
+    assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 0
+    assert "expanding to 3" in capsys.readouterr().out
+    # pytest collects the suite and not the list.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "unknown key" not in result.stdout + result.stderr
+    assert "3 tests collected" in result.stdout or "4 tests collected" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("ref", "content", "message"),
+    [
+        (
+            "relgion",
+            None,
+            "g.yaml:5:28: no built-in group list 'relgion' (did you mean 'religion'?)",
+        ),
+        ("groups/none.yaml", None, "group list groups/none.yaml not found"),
+        ("groups/l.yaml", "groups: [a, b, a]\n", "groups/l.yaml:1:16: 'a' is listed twice"),
+        ("groups/l.yaml", "groups: []\n", "a group list is a YAML list of groups"),
+        ("groups/l.yaml", "groups: [a, {x: 1}]\n", "a group is text"),
+        ("groups/l.yaml", "groups: [a, '  ']\n", "a group is blank"),
+        ("groups/l.yaml", "groups: [a, b\n", "groups/l.yaml:"),
+        ("groups/l.txt", "a\nb\na\n", "groups/l.txt:3: 'a' is listed twice (first at line 1)"),
+        ("groups/l.txt", "a\n" + "x" * 2000 + "\n", "groups/l.txt:2: a group is over 1,000"),
+    ],
+)
+def test_a_broken_group_list_is_an_error_at_its_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    ref: str,
+    content: str | None,
+    message: str,
+) -> None:
+    root = project(tmp_path, ref)
+    if content is not None:
+        write(root / "suites" / ref, content)
+    assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_a_binary_list_names_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(tmp_path, "groups/l.txt")
+    (root / "suites" / "groups").mkdir(parents=True, exist_ok=True)
+    (root / "suites" / "groups" / "l.txt").write_bytes(b"a\nb\n\xff\xfe\n")
+    assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 2
+    assert "groups/l.txt:3: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_a_mapping_that_is_not_a_group_list_reference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(
+        tmp_path / "suites" / "g.yaml",
+        SUITE.format(ref="religion").replace("{groups: religion}", "{groups: religion, extra: 1}"),
+    )
+    write(
+        tmp_path / "tunegate.yaml",
+        "suites: [suites]\ncandidate: c\ntargets:\n  c: {provider: replay, path: c.jsonl}\n",
+    )
+    write(tmp_path / "c.jsonl", '{"case_id": "x", "output": "y"}\n')
+    assert main(["validate"]) == 2
+    assert "a variable's values are a list, or {groups: LIST}" in capsys.readouterr().err
