@@ -143,7 +143,7 @@ BAD_SUITES = [
             refrence: x
         """,
         "s.yaml:5:5: unknown key 'refrence' (did you mean 'reference'?); allowed keys: "
-        "allow_empty_output, bbq, checks, context, id, messages, params, prompt, reference, "
+        "allow_empty_output, bbq, checks, context, id, messages, pair, params, prompt, reference, "
         "repeats, system, tags, vars",
     ),
     (

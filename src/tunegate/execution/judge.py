@@ -186,30 +186,14 @@ class JudgeRunner:
         if cached is not None:
             self.stats.cached += 1
             return cached
-        pending = self._pending.get(key)
-        if pending is not None:
+        if key in self._pending:
             self.stats.cached += 1
             try:
-                return dict(await asyncio.shield(pending))
+                return await self._once_in_run(key, ask)
             except JudgeError:
                 self.stats.errors += 1
                 raise
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
-        try:
-            found = await self._claimed(metric, key, ask)
-        except JudgeError as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: no warning when nobody else waited
-            raise
-        except BaseException:
-            future.cancel()
-            raise
-        else:
-            future.set_result(found)
-            return found
-        finally:
-            del self._pending[key]
+        return await self._once_in_run(key, lambda: self._claimed(metric, key, ask))
 
     async def remember(
         self, what: str, prompt_version: str, content: Mapping[str, Any], ask: Ask
@@ -223,11 +207,6 @@ class JudgeRunner:
         cached = self.store.get_judgment(key)
         if cached is not None:
             return cached
-        pending = self._pending.get(key)
-        if pending is not None:
-            return dict(await asyncio.shield(pending))
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[key] = future
         own_slot = asyncio.Semaphore(1)
 
         async def mine() -> dict[str, Any]:
@@ -238,16 +217,30 @@ class JudgeRunner:
             finally:
                 own_slot.release()
 
-        try:
+        async def across_runs() -> dict[str, Any]:
             got = await once_across_runs(self.store, key, own_slot, mine, judgment=True, what=what)
             found = got.verdict if isinstance(got, Claim) else got
-            assert found is not None
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                future.set_exception(exc)
-                future.exception()
-            else:
-                future.cancel()
+            assert found is not None  # a DONE judgment claim carries it
+            return found
+
+        return await self._once_in_run(key, across_runs)
+
+    async def _once_in_run(self, key: str, produce: Ask) -> dict[str, Any]:
+        """`produce()` once for `key` in this run: a caller arriving while it runs waits for
+        its answer, or its error."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return dict(await asyncio.shield(pending))
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            found = await produce()
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: no warning when nobody else waited
+            raise
+        except BaseException:
+            future.cancel()
             raise
         else:
             future.set_result(found)

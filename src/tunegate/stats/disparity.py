@@ -153,13 +153,23 @@ def _mean_of_outputs(y_true: NDArray[np.float64], y_pred: NDArray[np.float64]) -
 
 def group_means(matrix: GroupMatrix, axis: str = "group") -> tuple[dict[str, float], float, float]:
     """fairlearn's per-group means, between-group difference and ratio of complete rows."""
+    n_units = matrix.values.shape[0]
+    names = np.tile(np.array(matrix.groups, dtype=object), n_units)
+    return means_by_group(matrix.values.ravel(), names, axis)
+
+
+def means_by_group(
+    values: NDArray[np.float64], names: Sequence[str] | NDArray[Any], axis: str = "group"
+) -> tuple[dict[str, float], float, float]:
+    """fairlearn's per-group means, between-group difference and ratio of observations,
+    `names[i]` being the group of values[i]."""
     from fairlearn.metrics import MetricFrame
 
-    n_units = matrix.values.shape[0]
-    values = matrix.values.ravel()
-    groups = pd.Series(np.tile(np.array(matrix.groups, dtype=object), n_units), name=axis)
     frame = MetricFrame(
-        metrics=_mean_of_outputs, y_true=values, y_pred=values, sensitive_features=groups
+        metrics=_mean_of_outputs,
+        y_true=values,
+        y_pred=values,
+        sensitive_features=pd.Series(np.asarray(names, dtype=object), name=axis),
     )
     by_group = {str(g): float(v) for g, v in frame.by_group.items()}
     difference = float(frame.difference(method="between_groups"))
@@ -339,27 +349,6 @@ def _spread_of_means(*samples: NDArray[np.float64], axis: int = -1) -> NDArray[n
     return _spread(np.stack([s.mean(axis=axis) for s in samples], axis=-1))
 
 
-def _unpaired_group_means(
-    values: NDArray[np.float64], names: Sequence[str], axis: str = "group"
-) -> tuple[dict[str, float], float, float]:
-    """fairlearn's per-group means, between-group difference and ratio of observations,
-    `names[i]` being the group of values[i]."""
-    from fairlearn.metrics import MetricFrame
-
-    frame = MetricFrame(
-        metrics=_mean_of_outputs,
-        y_true=values,
-        y_pred=values,
-        sensitive_features=pd.Series(np.array(names, dtype=object), name=axis),
-    )
-    by_group = {str(g): float(v) for g, v in frame.by_group.items()}
-    difference = float(frame.difference(method="between_groups"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 when every mean is 0
-        ratio = float(frame.ratio(method="between_groups"))
-    return by_group, difference, ratio
-
-
 def _unpaired_disparity(
     matrix: GroupMatrix, confidence: float, settings: BootstrapSettings
 ) -> GroupDisparity:
@@ -370,7 +359,7 @@ def _unpaired_disparity(
     if len(positions) < 2:
         return GroupDisparity({}, None, None, None, None, n, dropped)
     names = [matrix.groups[g] for g in seen.labels.tolist()]
-    by_group, difference, ratio = _unpaired_group_means(seen.values, names)
+    by_group, difference, ratio = means_by_group(seen.values, names)
     honest_ratio = ratio if min(by_group.values()) >= 0 and math.isfinite(ratio) else None
     samples = [seen.values[idx] for idx in positions]
     smallest = min(len(idx) for idx in positions)
