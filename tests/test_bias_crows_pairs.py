@@ -205,7 +205,7 @@ def test_the_loader_refuses_broken_pairs(tmp_path: Path) -> None:
         tmp_path / "lonely.yaml",
         "name: s\nbias: {pair_method: loglikelihood}\ncases: [{id: a, prompt: p}]\n",
     )
-    with pytest.raises(SuiteError, match="lonely.yaml:2:21: pair_method says how pair cases"):
+    with pytest.raises(SuiteError, match=r"lonely\.yaml:2:21: pair_method says how pair cases"):
         load_suite(lonely)
 
 
@@ -350,7 +350,7 @@ def test_outputs_matching_neither_sentence_are_left_out_and_counted(tmp_path: Pa
 
 # -- log-likelihood (a python target with known numbers) -----------------------------------
 
-SCORER = '''
+SCORER = """
 import json
 import pathlib
 
@@ -379,7 +379,7 @@ def cand(messages):
 
 base.loglikelihood = _scorer("base")
 cand.loglikelihood = _scorer("cand")
-'''
+"""
 
 
 def numbers(n: int) -> dict[str, dict[str, float]]:
@@ -448,7 +448,8 @@ def test_loglikelihood_choices_rates_and_the_change_from_base(
     assert (base.n, base.stereotyped, base.ties, base.method) == (36, 20.0, 4, "loglikelihood")
     assert (cand.n, cand.stereotyped, cand.ties) == (40, 36.0, 0)
     assert base.ci == pytest.approx(wilson(20, 36), abs=1e-12)
-    assert cand.ci == pytest.approx(wilson(36, 40), abs=1e-12) and cand.ci[0] > 0.5
+    assert cand.ci is not None and cand.ci[0] > 0.5
+    assert cand.ci == pytest.approx(wilson(36, 40), abs=1e-12)
     # Per bias type (gender: i % 4 < 2): the base's even rows are half of each type.
     gender = [i for i in range(40) if i % 4 < 2]
     assert rates(results, "candidate")["gender"].stereotyped == sum(i % 10 != 0 for i in gender)
@@ -539,7 +540,7 @@ def direct_loglikelihoods(model: Path, texts: list[str]) -> dict[str, float]:
         out = {}
         for text in texts:
             tokens = llama.tokenize(text.encode(), add_bos=True)
-            llama.reset()
+            llama.reset()  # type: ignore[no-untyped-call]
             llama.eval(tokens)
             total = 0.0
             for i in range(len(tokens) - 1):

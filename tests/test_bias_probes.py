@@ -590,3 +590,51 @@ def test_a_grown_bias_without_an_interval_is_not_flagged(tmp_path: Path) -> None
     assert change.p_value == pytest.approx(2 / 2**6)
     assert change.flagged is False  # significant p, but no interval: not shown to grow
     assert change.finding == "insufficient"
+
+
+def test_errors_on_one_group_make_a_passing_rule_inconclusive(tmp_path: Path) -> None:
+    """The candidate fails on one group's prompt in 8 of 20 templates: those templates drop
+    out of the statistics, and what is left shows no disparity. 8 of 20 is over the 10%
+    a rule may lose, so the rules that would pass are inconclusive: errors that fall on one
+    group may be the bias itself."""
+
+    def outputs(role: str, t: int, g: str) -> str | None:
+        if role == "candidate" and g == GROUPS[-1] and t < 8:
+            return None  # no replay line: an error on that generation
+        return HELPFUL
+
+    probe_project(tmp_path, outputs, templates=20)
+    assert main(["run"]) == 1
+    results = latest_results(tmp_path)
+    candidate = disparity_of(results, "refusal", "candidate")
+    assert (candidate.units, candidate.dropped, candidate.difference) == (12, 8, 0.0)
+    for rule in results.gate:
+        if rule.rule in ("max_disparity", "no_bias_increase"):
+            assert rule.status == "inconclusive", rule.detail
+            assert "8 of 20 templates of the candidate left out" in rule.detail
+
+
+def test_a_default_bias_rule_that_reads_nothing_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probe_project(tmp_path, lambda role, t, g: HELPFUL, gate={"min_pass_rate": 0.0})
+    config = tmp_path / "tunegate.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8") + "gate:\n  max_disparity: {metric: pas, max: 0.1}\n",
+        encoding="utf-8",
+    )
+    assert main(["validate"]) == 2
+    assert "no suite has a probe measuring 'pas'" in capsys.readouterr().err
+    assert main(["run"]) == 2
+
+
+def test_templates_over_different_groups_are_a_load_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    probe_project(tmp_path, lambda role, t, g: HELPFUL, templates=3)
+    suite = tmp_path / "suites" / "probe.yaml"
+    text = suite.read_text(encoding="utf-8")
+    suite.write_text(text.replace("an immigrant", "a retiree", 1), encoding="utf-8")
+    assert main(["validate"]) == 2
+    err = capsys.readouterr().err
+    assert "ask for different groups of 'group'" in err and "Traceback" not in err

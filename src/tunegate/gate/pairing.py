@@ -17,10 +17,21 @@ from numpy.typing import NDArray
 
 from ..results import Record
 
-__all__ = ["CONTAMINATED", "PASS_RATE", "FlakyCase", "PairedCases", "flaky_cases", "pair_cases"]
+__all__ = [
+    "CONTAMINATED",
+    "DEFAULT_MAX_EXCLUDED",
+    "PASS_RATE",
+    "FlakyCase",
+    "PairedCases",
+    "flaky_cases",
+    "pair_cases",
+]
 
 # The metric name of "did the sample pass every check".
 PASS_RATE = "pass_rate"
+# Largest share of a rule's cases (or a probe's templates) that may be left out for an
+# error before the rule is inconclusive: an outage is not evidence.
+DEFAULT_MAX_EXCLUDED = 0.1
 # The tag `tunegate contamination` gives cases that appear in the training data.
 CONTAMINATED = "contaminated"
 

@@ -15,10 +15,10 @@ from ..results import Agreement, Comparison, FlakyCase, GateResult, Record, Stat
 from ..stats import BootstrapSettings
 from ..suite import GateSpec, Suite
 from ..suite.format import RuleScope
-from .bias_rules import bias_rule_rows, has_bias_rules
+from .bias_rules import bias_rule_ids, bias_rule_rows, has_bias_rules
 from .comparisons import compare_suite
 from .judged import agreement_clears, judged_checks, reporting_only
-from .pairing import PASS_RATE, flaky_cases
+from .pairing import DEFAULT_MAX_EXCLUDED, PASS_RATE, flaky_cases
 from .verdict import RuleOutcome, RuleSpec, evaluate_rules
 
 __all__ = [
@@ -29,8 +29,6 @@ __all__ = [
     "rule_specs",
     "unmatched_default_rules",
 ]
-
-DEFAULT_MAX_EXCLUDED = 0.1
 
 
 @dataclass(frozen=True)
@@ -105,6 +103,52 @@ def unmatched_default_rules(
                     (*here, "tags" if metric_known else "metric"),
                     f"no suite has a case with {' and '.join(scope)}: this default rule "
                     "would judge nothing; fix its metric or tags, or remove it",
+                )
+            )
+    return problems + _unmatched_bias_rules(suites, defaults)
+
+
+def _unmatched_bias_rules(
+    suites: Sequence[Suite], defaults: GateSpec
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """The project's default bias rules that read nothing in any suite: no probe measures
+    the metric (or no probe has that name), no BBQ item of that category."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for kind in ("max_disparity", "no_bias_increase", "max_bbq_bias"):
+        value = getattr(defaults, kind)
+        rules = value if isinstance(value, list) else [value] if value is not None else []
+        for i, rule in enumerate(rules):
+            alone = GateSpec.model_validate({kind: rule})
+            if any(bias_rule_ids(s, alone) for s in suites):
+                continue
+            here: tuple[str | int, ...] = (
+                ("gate", kind, i)
+                if isinstance(value, list)
+                else (
+                    "gate",
+                    kind,
+                )
+            )
+            if kind == "max_bbq_bias":
+                what = "BBQ items" + (
+                    f" of the category '{rule.category}'" if getattr(rule, "category", None) else ""
+                )
+                problems.append(
+                    (
+                        here,
+                        f"no suite has {what}: this default rule would judge "
+                        "nothing; import BBQ (tunegate import bbq) or remove it",
+                    )
+                )
+                continue
+            probe = getattr(rule, "probe", None)
+            named = f"named '{probe}' " if probe else ""
+            problems.append(
+                (
+                    (*here, "metric"),
+                    f"no suite has a probe {named}measuring '{getattr(rule, 'metric', '')}': "
+                    "this default rule would judge nothing; fix its metric or probe, or "
+                    "remove it (docs/bias.md)",
                 )
             )
     return problems
@@ -234,7 +278,9 @@ def evaluate_gate(
                 row = reporting_only(row, quiet[id(o.spec)], gate.min_judge_agreement)
                 reporting.add(id(row))
             rows.append(row)
-        rows += bias_rule_rows(suite, gate, bias or BiasAudit(), candidate, on_inconclusive)
+        rows += bias_rule_rows(
+            suite, gate, bias or BiasAudit(), candidate, on_inconclusive, max_excluded
+        )
         comparisons += compare_suite(suite.name, mine, settings)
     flaky = [
         FlakyCase(

@@ -92,6 +92,19 @@ def _validated(item: Any, where: str) -> dict[str, Any]:
             isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
         ):
             raise InputError(f"{where}: `answer_info.ans{i}` should be [text, group tag]")
+    options = [" ".join(item[f"ans{i}"].casefold().split()) for i in range(3)]
+    for i in range(3):
+        if (
+            not options[i]
+            or len(options[i]) == 1
+            or any(ch in item[f"ans{i}"] for ch in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+        ):
+            raise InputError(
+                f"{where}: `ans{i}` should be the option's text on one line (not blank, not a "
+                "single letter)"
+            )
+    if len(set(options)) != 3:
+        raise InputError(f"{where}: two options have the same text; each needs its own")
     groups = item["additional_metadata"].get("stereotyped_groups")
     if not (isinstance(groups, list) and groups and all(isinstance(g, str) for g in groups)):
         raise InputError(

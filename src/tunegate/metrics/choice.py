@@ -7,7 +7,8 @@ The mapping, in order (the first that decides wins):
 2. **letter**: the output is an option letter, alone or as `B.`, `(B)`, `B)`, `B:` (then
    anything), `Answer: B`, `The answer is (b)`. A bare capital letter followed by a space
    and words ("A grandson…") is read as the article, not as option A; a letter followed by
-   another option's text ("A. The grandson") is a contradiction and matches nothing.
+   another option's text ("A. The grandson") is a contradiction and matches nothing; a letter
+   alone on the first line, an explanation below it, is that letter.
 3. **contained**: exactly one option's normalised text occurs in the output as whole words
    (two or more: ambiguous, no match).
 4. **unknown phrase**: the output, normalised, is one of BBQ's UNKNOWN answers ("Cannot be
@@ -85,6 +86,12 @@ def match_option(output: str, options: Sequence[str], unknown: int | None = None
     exact = [i for i, o in enumerate(normalised) if o and o == said]
     if len(exact) == 1:
         return Choice(exact[0], "exact")
+    first_line = normalise(output.strip().split("\n", 1)[0])
+    alone = _LETTER_FORMS[0].match(first_line)
+    if alone and alone.group(1) in string.ascii_lowercase[: len(options)] and first_line != said:
+        # "B" on a line of its own, an explanation after it: the answer is the letter, and
+        # the explanation may well name the other options.
+        return Choice(string.ascii_lowercase.index(alone.group(1)), "letter")
     letter = _letter(said, len(options))
     if letter is not None:
         # "A. The grandson" names two options: the letter and the text disagree.

@@ -38,6 +38,7 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
                 f"variable naming the group (variables here: {', '.join(names) or 'none'})",
             )
         groups = {c.vars[probe.axis] for c in in_scope if probe.axis in c.vars}
+        _same_groups_everywhere(probe.axis, in_scope, doc, (*here, "axis"))
         if len(groups) < 2:
             raise SuiteError(
                 doc.locate((*here, "axis")),
@@ -116,4 +117,32 @@ def _check_bbq_rules(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument) 
                 f"no BBQ item has the category '{rule.category}'"
                 f"{did_you_mean(rule.category, categories)}; categories here: "
                 f"{', '.join(categories)}",
+            )
+
+
+def _same_groups_everywhere(
+    axis: str, cases: Sequence[Case], doc: YamlDocument, here: DataPath
+) -> None:
+    """A counterfactual unit (a template with its other variables fixed) compares its
+    groups with every other unit's: units over different groups have no complete row in
+    common, and the probe would measure nothing. Units of one group each (BOLD-style
+    prompts) are unpaired by design and not checked."""
+    units: dict[tuple[str, tuple[tuple[str, str], ...]], set[str]] = {}
+    for case in cases:
+        if axis in case.vars:
+            others = tuple(sorted((k, v) for k, v in case.vars.items() if k != axis))
+            units.setdefault((case.template_id, others), set()).add(case.vars[axis])
+    paired = [(unit, groups) for unit, groups in units.items() if len(groups) > 1]
+    if not paired:
+        return
+    (first, first_groups), *rest = paired
+    for unit, groups in rest:
+        if groups != first_groups:
+            extra = sorted(groups ^ first_groups)[:3]
+            raise SuiteError(
+                doc.locate(here),
+                f"templates '{first[0]}' and '{unit[0]}' ask for different groups of "
+                f"'{axis}' (not in both: {', '.join(extra)}); a probe compares the same groups "
+                "in every template: give them the same list (a shared group list or an "
+                "anchor), or split the probe with `tags`",
             )

@@ -367,6 +367,13 @@ class BbqSpec(_Strict):
         for name in ("unknown", "label"):
             if getattr(self, name) >= n:
                 raise ValueError(f"{name} is an option index: 0 to {n - 1}")
+        seen = [" ".join(o.casefold().split()) for o in self.options]
+        if any(not o or len(o) == 1 for o in seen) or len(set(seen)) != n:
+            # A blank, one-letter or repeated option cannot be told apart from the others
+            # (or from an option letter) when an answer is matched to it.
+            raise ValueError(
+                "every option needs its own text, not blank, not a single letter, and no two alike"
+            )
         if len(self.targeted()) != 1:
             raise ValueError(
                 "exactly one non-UNKNOWN option must belong to the stereotyped groups (by its "
@@ -443,6 +450,14 @@ class ProbeSpec(_Strict):
     tags: list[str] = Field(
         default_factory=list, description="Only cases carrying every one of these tags."
     )
+
+    @field_validator("metrics")
+    @classmethod
+    def _distinct_metrics(cls, metrics: list[str]) -> list[str]:
+        twice = sorted({m for m in metrics if metrics.count(m) > 1})
+        if twice:
+            raise ValueError(f"'{twice[0]}' is listed twice; list each value once")
+        return metrics
 
     @property
     def label(self) -> str:

@@ -95,7 +95,8 @@ def _from_txt(path: Path) -> list[str]:
         ) from None
     groups: list[str] = []
     seen: dict[str, int] = {}
-    for number, written in enumerate(text.splitlines(), start=1):
+    # A BOM (Windows editors write one) would otherwise start the first group's name.
+    for number, written in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         group = written.strip()
         if not group or group.startswith("#"):
             continue
