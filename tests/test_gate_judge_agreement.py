@@ -112,7 +112,8 @@ def test_without_ratings_a_judged_rule_reports_but_does_not_gate() -> None:
     # The rule's own finding and its statistic are kept.
     assert "on its own the rule would fail: regressed beyond" in row.detail
     assert row.value == pytest.approx(-0.5) and row.ci is not None
-    assert result.verdict == "passed" and result.gate_passed
+    # Its only rule decides nothing: no pass for CI to read.
+    assert result.verdict == "inconclusive" and not result.gate_passed
 
 
 def test_an_agreement_without_ratings_counts_as_none() -> None:
@@ -121,7 +122,7 @@ def test_an_agreement_without_ratings_counts_as_none() -> None:
         gate, [Agreement(suite="s", check=JUDGED, n=0, raw_agreement=None, kappa=None)]
     )
     assert result.rows[0].detail.startswith("reports only")
-    assert result.gate_passed
+    assert not result.gate_passed
 
 
 def test_agreement_at_or_above_the_bar_lets_the_rule_gate() -> None:
@@ -137,7 +138,7 @@ def test_agreement_below_the_bar_reports_only_and_says_the_kappa() -> None:
     gate = GateSpec(no_regression=ON_JUDGED, min_judge_agreement=0.6)
     result = evaluate(gate, [agreement(0.41, n=30)])
     row = result.rows[0]
-    assert row.status == "inconclusive" and result.gate_passed and not row.gating
+    assert row.status == "inconclusive" and not result.gate_passed and not row.gating
     assert row.detail.startswith("reports only (judge agreement 0.41 below 0.6), does not gate")
     assert "at kappa 0.41 over 30 rated output(s), below min_judge_agreement 0.6" in row.detail
 
@@ -147,7 +148,7 @@ def test_raw_agreement_decides_when_kappa_is_undefined() -> None:
     high = evaluate(gate, [agreement(None, raw=1.0)])
     assert high.rows[0].status == "failed"  # gates
     low = evaluate(gate, [agreement(None, raw=0.7)])
-    assert "raw agreement 0.70" in low.rows[0].detail and low.gate_passed
+    assert "raw agreement 0.70" in low.rows[0].detail and not low.gate_passed
 
 
 def test_an_agreement_of_another_check_or_suite_does_not_count() -> None:
@@ -196,7 +197,7 @@ def test_the_project_default_applies_where_the_suite_sets_none() -> None:
     result = evaluate(
         GateSpec(no_regression=ON_JUDGED), [], defaults=GateSpec(min_judge_agreement=0.5)
     )
-    assert result.rows[0].detail.startswith("reports only") and result.gate_passed
+    assert result.rows[0].detail.startswith("reports only") and not result.gate_passed
     # A suite's own key wins, including null.
     own = evaluate(
         GateSpec(no_regression=ON_JUDGED, min_judge_agreement=None),
@@ -284,7 +285,7 @@ def test_too_few_ratings_report_only_whatever_their_agreement(n: int) -> None:
     gate = GateSpec(no_regression=ON_JUDGED, min_judge_agreement=0.6)
     result = evaluate(gate, [agreement(1.0, n=n, raw=1.0)])
     row = result.rows[0]
-    assert not row.gating and row.status == "inconclusive" and result.gate_passed
+    assert not row.gating and row.status == "inconclusive" and not result.gate_passed
     assert row.detail.startswith(
         f"reports only (judge agreement on 'judged' rests on {n} rated output(s), fewer than "
         f"the {MIN_JUDGE_RATINGS} min_judge_agreement needs), does not gate"
@@ -299,7 +300,7 @@ def test_two_perfect_ratings_do_not_unlock_gating() -> None:
     (found,) = judge_agreement(records, _ratings(two), [suite(gate)])
     assert found.n == 2 and found.kappa == 1.0 and not found.gating
     result = evaluate(gate, [found])
-    assert not result.rows[0].gating and result.verdict == "passed"
+    assert not result.rows[0].gating and result.verdict == "inconclusive"
     assert MIN_JUDGE_RATINGS == 30
     docs = (Path(__file__).parents[1] / "docs" / "review.md").read_text(encoding="utf-8")
     assert f"at least {MIN_JUDGE_RATINGS} rated outputs" in docs

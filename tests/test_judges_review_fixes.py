@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tunegate import load_results
 from tunegate.cli import main
 from tunegate.execution.pairwise import summarize_pairs
 from tunegate.metrics.judging import JudgeError, parse_json_verdict
@@ -97,3 +98,22 @@ def test_a_verdict_nested_too_deep_is_no_verdict_not_a_crash() -> None:
     raw = '{"a": ' * 100_000 + "1" + "}" * 100_000
     with pytest.raises(JudgeError, match="not a JSON object"):
         parse_json_verdict(raw)
+
+
+def test_cases_judged_only_are_no_evidence_without_a_judge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each case has only a judged check and no judge is configured: the built-in
+    non_empty check alone must not make them pass, so min_pass_rate has no evidence."""
+    answers = {f"c{i}": ("an answer", "an answer") for i in range(12)}
+    config = judged_project(
+        tmp_path,
+        answers,
+        [{"metric": "geval", "args": {"criteria": "Answers the question."}}],
+        judge_target=None,
+        judge=None,
+        gate={"min_pass_rate": 0.8},
+    )
+    assert main(["run", "--config", str(config)]) == 1
+    (rule,) = load_results(tmp_path / "reports" / "latest").gate
+    assert rule.status == "inconclusive" and rule.value is None, rule.detail

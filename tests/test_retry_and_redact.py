@@ -93,3 +93,16 @@ def test_keys_in_a_url_query_string_are_redacted() -> None:
         "base_url": "http://h/v1?api-key=[REDACTED]#x"
     }
     assert redact("the token=plain words stay") == "the token=plain words stay"
+
+
+def test_a_secret_written_with_json_escapes_is_redacted() -> None:
+    """A judge (or server) answering JSON can spell the key as escapes; decoded, it is the
+    key, so it is redacted in its decoded form."""
+    from tunegate.redact import REDACTED, Redactor
+
+    key = "sk-live-0123456789abcdefghij"
+    redact = Redactor([key])
+    escaped = "".join(f"\\u{ord(c):04x}" for c in key)
+    assert redact(f'{{"reason": "{escaped}"}}') == f'{{"reason": "{REDACTED}"}}'
+    assert key[:12] not in redact(escaped.replace("\\u002d", "-"))
+    assert redact("path\\/to \\u0041") == "path\\/to \\u0041"  # no secret: left as written

@@ -57,6 +57,7 @@ from .errors import ConfigError, SourceLocation, SuiteError, TunegateError
 from .execution import EvaluationOutcome, EvaluationRequest, evaluate
 from .execution.evaluation import project_coverage
 from .gate import bias_rule_ids, effective_gate, rule_ids, rule_specs
+from .gate.pairing import judged_only_and_skipped
 from .paths import display_path
 from .report import (
     CaseComparison,
@@ -520,6 +521,8 @@ class CaseItem(_TunegateItem):
         comp = self.config.stash[_by_case_key].get((self.case.suite, self.case.id))
         if comp is None or not comp.candidate:
             pytest.skip("not run")
+        if all(judged_only_and_skipped(r) for r in comp.candidate):
+            pytest.skip("its judged checks were skipped: no judge configured (docs/metrics.md)")
         if all(r.passed for r in comp.candidate):
             return
         gate = [g for g in outcome.results.gate if g.suite == self.case.suite]

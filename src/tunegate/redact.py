@@ -35,6 +35,22 @@ _URL_QUERY_SECRET = re.compile(
 )
 
 
+# A secret written with escapes (a judge answering JSON `"\u0073\u006b-..."`) reads back
+# as the secret: such text is redacted in its decoded form.
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\x([0-9a-fA-F]{2})|\\(/)")
+
+
+def _unescaped(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1) or match.group(2)
+        if code is None:
+            return "/"
+        point = int(code, 16)
+        return match.group(0) if 0xD800 <= point <= 0xDFFF else chr(point)
+
+    return _ESCAPE.sub(one, text)
+
+
 class Redactor:
     """Replaces every known secret value, its long fragments, URL credentials and keys in
     a URL's query string."""
@@ -74,6 +90,10 @@ class Redactor:
         return found
 
     def __call__(self, text: str) -> str:
+        if self._pattern is not None and "\\" in text:
+            plain = _unescaped(text)
+            if plain != text and self.spans(plain):
+                text = plain  # kept in its decoded form, where the secret can be found
         spans = self.spans(text)
         if spans:
             parts, last = [], 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,13 +31,12 @@ from ..metrics.choice import match_option
 from ..results import BbqScore, DisparityChange, Record
 from ..stats import BootstrapSettings
 from ..stats.disparity import (
-    MIN_UNITS,
     MIN_UNITS_FOR_INTERVAL,
     BootstrapInterval,
+    paired_sum_change,
     rows_sum,
     unit_bootstrap,
 )
-from ..stats.permutation import swap_p
 from ..suite import Case, Suite
 from ..suite.format import BbqSpec
 from .findings import finding
@@ -160,35 +159,6 @@ def bbq_scores(
     return rows
 
 
-def _paired_change(
-    b: NDArray[np.float64],
-    c: NDArray[np.float64],
-    condition: str,
-    confidence: float,
-    settings: BootstrapSettings,
-) -> tuple[BootstrapInterval | None, float | None]:
-    """Bootstrap and p-value of the candidate's score minus the base's, cases paired."""
-    n = len(b)
-    if n < MIN_UNITS:
-        return None, None
-
-    def swapped(base_sums: NDArray[np.float64], cand_sums: NDArray[np.float64]) -> Any:
-        return _score(cand_sums, condition) - _score(base_sums, condition)
-
-    p_value: float | None = swap_p(
-        b, c, swapped, aggregate="sum", resamples=settings.resamples, seed=settings.seed
-    )
-    if p_value is not None and not np.isfinite(p_value):
-        p_value = None
-    if n < MIN_UNITS_FOR_INTERVAL:
-        return None, p_value
-
-    def delta(idx: NDArray[np.intp], axis: int = -1) -> NDArray[np.float64]:
-        return _score(rows_sum(c, idx), condition) - _score(rows_sum(b, idx), condition)
-
-    return unit_bootstrap(delta, n, confidence, settings), p_value
-
-
 def bbq_changes(
     suite: Suite,
     records: Sequence[Record],
@@ -228,7 +198,9 @@ def bbq_changes(
         defined = bool(np.isfinite(change))
         n = len(shared)
         interval, p = (
-            _paired_change(b, c, condition, confidence, settings) if defined else (None, None)
+            paired_sum_change(b, c, partial(_score, condition=condition), confidence, settings)
+            if defined
+            else (None, None)
         )
         ci = interval.at(confidence) if interval else None
         if interval is not None and intervals is not None:

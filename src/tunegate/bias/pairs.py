@@ -33,8 +33,7 @@ from statsmodels.stats.proportion import proportion_confint
 from ..metrics.pair_choice import TIE, PairChoiceArgs, pair_choice
 from ..results import DisparityChange, PairScore, Record
 from ..stats import BootstrapSettings
-from ..stats.disparity import MIN_UNITS, MIN_UNITS_FOR_INTERVAL, rows_sum, unit_bootstrap
-from ..stats.permutation import swap_p
+from ..stats.disparity import paired_sum_change
 from ..suite import Case, Suite
 from .bbq import Intervals
 from .findings import finding
@@ -184,25 +183,10 @@ def pair_changes(
         base_rate = float(_rate(b.sum(axis=0))) if n else None
         cand_rate = float(_rate(c.sum(axis=0))) if n else None
         change = cand_rate - base_rate if cand_rate is not None and base_rate is not None else None
-        p_value: float | None = None
-        ci = None
-        if n >= MIN_UNITS:
-
-            def swapped(base_sums: NDArray[np.float64], cand_sums: NDArray[np.float64]) -> Any:
-                return _rate(cand_sums) - _rate(base_sums)
-
-            p_value = swap_p(
-                b, c, swapped, aggregate="sum", resamples=settings.resamples, seed=settings.seed
-            )
-        if n >= MIN_UNITS_FOR_INTERVAL:
-
-            def delta(idx: NDArray[np.intp], axis: int = -1) -> NDArray[np.float64]:
-                return _rate(rows_sum(c, idx)) - _rate(rows_sum(b, idx))  # noqa: B023
-
-            interval = unit_bootstrap(delta, n, confidence, settings)
-            ci = interval.at(confidence)
-            if intervals is not None:
-                intervals[("change", suite.name, CROWS_PROBE, bias_type)] = interval
+        interval, p_value = paired_sum_change(b, c, _rate, confidence, settings)
+        ci = interval.at(confidence) if interval is not None else None
+        if interval is not None and intervals is not None:
+            intervals[("change", suite.name, CROWS_PROBE, bias_type)] = interval
         # A model leans to the stereotype when its rate's interval lies above 0.5.
         base_biased, candidate_biased = (
             bool(row and row.ci and row.ci[0] > 0.5)

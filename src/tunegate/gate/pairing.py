@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..results import Record
+from ..suite.checks import NON_EMPTY
 
 __all__ = [
     "CONTAMINATED",
@@ -24,6 +25,7 @@ __all__ = [
     "FlakyCase",
     "PairedCases",
     "flaky_cases",
+    "judged_only_and_skipped",
     "pair_cases",
 ]
 
@@ -71,6 +73,14 @@ class PairedCases:
         return max(cases, samples)
 
 
+def judged_only_and_skipped(record: Record) -> bool:
+    """Every check that speaks to the answer is a judged one no judge scored: the built-in
+    non_empty alone is no evidence that the answer is right, so the sample is none."""
+    return any(s.skipped for s in record.scores.values()) and all(
+        name == NON_EMPTY for name, s in record.scores.items() if s.gating
+    )
+
+
 def _sample_value(record: Record, metric: str) -> float | None:
     """The value of one sample for `metric`, or None when it gives no evidence: the
     generation failed, or a check could not score it (a metric error, a regex timeout, a
@@ -85,6 +95,8 @@ def _sample_value(record: Record, metric: str) -> float | None:
         if any(s.value is not None and not s.passed for s in gating):
             return 0.0
         if any(s.value is None for s in gating):
+            return None
+        if judged_only_and_skipped(record):
             return None
         return 1.0 if record.passed else 0.0
     score = record.scores.get(metric)

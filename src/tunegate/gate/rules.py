@@ -300,6 +300,10 @@ def evaluate_gate(
         verdict == "inconclusive"
         and all(r.on_inconclusive == "warn" for r in gating if r.status == "inconclusive")
     )
+    if rows and not gating:
+        # Every rule reports only (judged checks without enough agreement with people):
+        # nothing decided, which is no pass.
+        verdict, let_through = "inconclusive", False
     return GateEvaluation(rows, comparisons, flaky, verdict, let_through)
 
 

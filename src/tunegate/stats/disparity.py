@@ -66,6 +66,7 @@ __all__ = [
     "GroupMatrix",
     "disparity",
     "disparity_change",
+    "paired_sum_change",
     "rows_mean",
     "rows_sum",
     "unit_bootstrap",
@@ -307,6 +308,38 @@ def disparity_change(
     return DisparityChange(
         b_diff, c_diff, c_diff - b_diff, interval.at(confidence), p_value, n, interval
     )
+
+
+def paired_sum_change(
+    b: NDArray[np.float64],
+    c: NDArray[np.float64],
+    statistic: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    confidence: float,
+    settings: BootstrapSettings,
+) -> tuple[BootstrapInterval | None, float | None]:
+    """Bootstrap and p-value of statistic(c's column sums) - statistic(b's), rows paired:
+    units (cases, pairs) each counted once per model, e.g. a BBQ score or a stereotype rate
+    of summed counts. The bootstrap resamples units once for both models; the permutation
+    test swaps a unit's two rows. None below MIN_UNITS (both) or MIN_UNITS_FOR_INTERVAL."""
+    n = len(b)
+    if n < MIN_UNITS:
+        return None, None
+
+    def swapped(base_sums: NDArray[np.float64], cand_sums: NDArray[np.float64]) -> Any:
+        return statistic(cand_sums) - statistic(base_sums)
+
+    p: float | None = swap_p(
+        b, c, swapped, aggregate="sum", resamples=settings.resamples, seed=settings.seed
+    )
+    if p is not None and not math.isfinite(p):
+        p = None
+    if n < MIN_UNITS_FOR_INTERVAL:
+        return None, p
+
+    def delta(idx: NDArray[np.intp], axis: int = -1) -> NDArray[np.float64]:
+        return statistic(rows_sum(c, idx)) - statistic(rows_sum(b, idx))
+
+    return unit_bootstrap(delta, n, confidence, settings), p
 
 
 def _select_groups(matrix: GroupMatrix, groups: Sequence[str]) -> GroupMatrix:
