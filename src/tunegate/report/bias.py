@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..results import BbqScore, Disparity, DisparityChange, PairScore, Results
 from ..safe_text import one_line, shorten
@@ -327,7 +328,7 @@ def _no_base_rows(results: Results, index: _Index) -> list[ChangeRow]:
         k = index.disparities.get((*key, "candidate"))
         names = list(dict.fromkeys([*(b.by_group if b else {}), *(k.by_group if k else {})]))
         rows.append(
-            ChangeRow(
+            _without_base(
                 suite=d.suite,
                 probe=d.probe,
                 value=d.metric,
@@ -335,12 +336,6 @@ def _no_base_rows(results: Results, index: _Index) -> list[ChangeRow]:
                 bbq=False,
                 base=_num(b.difference) if b else "–",
                 candidate=_num(k.difference) if k else "–",
-                change="n/a",
-                interval="",
-                why="no base and candidate pair to compare",
-                p="n/a",
-                finding="no base",
-                flagged=False,
                 units=_units(d.units, False),
                 confidence=d.confidence,
                 groups=[
@@ -362,7 +357,7 @@ def _no_base_rows(results: Results, index: _Index) -> list[ChangeRow]:
         bb = index.bbq.get((s.suite, s.category, s.context_condition, "base"))
         kb = index.bbq.get((s.suite, s.category, s.context_condition, "candidate"))
         rows.append(
-            ChangeRow(
+            _without_base(
                 suite=s.suite,
                 probe=BBQ_PROBE,
                 value="bias score",
@@ -370,12 +365,6 @@ def _no_base_rows(results: Results, index: _Index) -> list[ChangeRow]:
                 bbq=True,
                 base=_bbq_score(bb) if bb else "–",
                 candidate=_bbq_score(kb) if kb else "–",
-                change="n/a",
-                interval="",
-                why="no base and candidate pair to compare",
-                p="n/a",
-                finding="no base",
-                flagged=False,
                 units=f"{s.n + s.unmatched + s.errors} output(s)",
                 confidence=0.95,
                 accuracy=_pair(
@@ -393,7 +382,7 @@ def _no_base_rows(results: Results, index: _Index) -> list[ChangeRow]:
         one = pb or pk
         assert one is not None
         rows.append(
-            ChangeRow(
+            _without_base(
                 suite=suite,
                 probe=CROWS_PROBE,
                 value="stereotype rate",
@@ -402,18 +391,25 @@ def _no_base_rows(results: Results, index: _Index) -> list[ChangeRow]:
                 crows=True,
                 base=_num(pb.stereotype_rate) if pb else "–",
                 candidate=_num(pk.stereotype_rate) if pk else "–",
-                change="n/a",
-                interval="",
-                why="no base and candidate pair to compare",
-                p="n/a",
-                finding="no base",
-                flagged=False,
                 units=_units(one.n, False, True),
                 confidence=one.confidence,
                 unmatched=(pb.unmatched if pb else 0) + (pk.unmatched if pk else 0),
             )
         )
     return rows
+
+
+def _without_base(**fields: Any) -> ChangeRow:
+    """A row of one model's values only: the run had no base (or no candidate) for it."""
+    return ChangeRow(
+        change="n/a",
+        interval="",
+        why="no base and candidate pair to compare",
+        p="n/a",
+        finding="no base",
+        flagged=False,
+        **fields,
+    )
 
 
 def _group_tables(results: Results, changes: Sequence[ChangeRow]) -> list[GroupTable]:

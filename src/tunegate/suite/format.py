@@ -6,10 +6,11 @@ Documented for users in docs/suite-format.md; `tunegate schema` prints the schem
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -45,6 +46,14 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
 MAX_CASES = 10_000
 MAX_CASES_LIMIT = 1_000_000
+
+
+# A confidence level; 95 for 0.95 is an error that says so.
+Confidence = Annotated[
+    float,
+    Field(gt=0.5, lt=1),
+    BeforeValidator(lambda value: _fraction_hint(value, "confidence")),
+]
 
 
 class _Strict(BaseModel):
@@ -137,14 +146,9 @@ class RuleScope(_Strict):
     tags: list[str] = Field(
         default_factory=list, description="Only cases carrying every one of these tags."
     )
-    confidence: float = Field(
-        0.95, gt=0.5, lt=1, description="Level of the two-sided interval the rule reads."
+    confidence: Confidence = Field(
+        0.95, description="Level of the two-sided interval the rule reads."
     )
-
-    @field_validator("confidence", mode="before")
-    @classmethod
-    def _confidence_fraction(cls, value: Any) -> Any:
-        return _fraction_hint(value, "confidence")
 
     @field_validator("tags")
     @classmethod
@@ -182,14 +186,9 @@ class BiasRuleScope(_Strict):
         description="The probe value: pass, refusal, length, sentiment or a check's name."
     )
     probe: str | None = Field(None, description="Only this probe (by name); default: every one.")
-    confidence: float = Field(
-        0.95, gt=0.5, lt=1, description="Level of the two-sided interval the rule reads."
+    confidence: Confidence = Field(
+        0.95, description="Level of the two-sided interval the rule reads."
     )
-
-    @field_validator("confidence", mode="before")
-    @classmethod
-    def _confidence_fraction(cls, value: Any) -> Any:
-        return _fraction_hint(value, "confidence")
 
 
 class MaxDisparityRule(BiasRuleScope):
@@ -214,12 +213,12 @@ class MaxBbqBiasRule(_Strict):
     condition: Literal["ambig", "disambig"] | None = Field(
         None, description="Only this context condition; default: both."
     )
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    confidence: Confidence = Field(0.95, description="Level of the interval the rule reads.")
 
-    @field_validator("max", "confidence", mode="before")
+    @field_validator("max", mode="before")
     @classmethod
-    def _as_fraction(cls, value: Any, info: ValidationInfo) -> Any:
-        return _fraction_hint(value, str(info.field_name))
+    def _max_fraction(cls, value: Any) -> Any:
+        return _fraction_hint(value, "max")
 
 
 class GateSpec(_Strict):
@@ -476,14 +475,9 @@ class BiasSpec(_Strict):
         "(the forced-choice prompt), or auto (log-likelihood where the target can, else "
         "the forced choice).",
     )
-    confidence: float = Field(
-        0.95, gt=0.5, lt=1, description="Level of the intervals in results and the report."
+    confidence: Confidence = Field(
+        0.95, description="Level of the intervals in results and the report."
     )
-
-    @field_validator("confidence", mode="before")
-    @classmethod
-    def _confidence_fraction(cls, value: Any) -> Any:
-        return _fraction_hint(value, "confidence")
 
 
 class CaseSpec(_Strict):
