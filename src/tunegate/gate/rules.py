@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..bias import BiasAudit
 from ..results import Agreement, Comparison, FlakyCase, GateResult, Record, Status
@@ -80,19 +81,9 @@ def unmatched_default_rules(
         return []
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for kind in ("no_regression", "improves"):
-        value = getattr(defaults, kind)
-        rules = value if isinstance(value, list) else [value] if value is not None else []
-        for i, rule in enumerate(rules):
+        for rule, here in _written(defaults, kind):
             if any(_applies(rule, s) for s in suites):
                 continue
-            here: tuple[str | int, ...] = (
-                ("gate", kind, i)
-                if isinstance(value, list)
-                else (
-                    "gate",
-                    kind,
-                )
-            )
             scope = [f"a check named '{rule.metric}'"] if rule.metric != PASS_RATE else []
             scope += [f"the tag '{t}'" for t in rule.tags]
             metric_known = rule.metric == PASS_RATE or any(
@@ -108,6 +99,14 @@ def unmatched_default_rules(
     return problems + _unmatched_bias_rules(suites, defaults)
 
 
+def _written(gate: GateSpec, kind: str) -> list[tuple[Any, tuple[str | int, ...]]]:
+    """The rules of one kind in a `gate:` mapping, each with its path in the file."""
+    value = getattr(gate, kind)
+    if isinstance(value, list):
+        return [(rule, ("gate", kind, i)) for i, rule in enumerate(value)]
+    return [] if value is None else [(value, ("gate", kind))]
+
+
 def _unmatched_bias_rules(
     suites: Sequence[Suite], defaults: GateSpec
 ) -> list[tuple[tuple[str | int, ...], str]]:
@@ -115,20 +114,10 @@ def _unmatched_bias_rules(
     the metric (or no probe has that name), no BBQ item of that category."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for kind in ("max_disparity", "no_bias_increase", "max_bbq_bias"):
-        value = getattr(defaults, kind)
-        rules = value if isinstance(value, list) else [value] if value is not None else []
-        for i, rule in enumerate(rules):
+        for rule, here in _written(defaults, kind):
             alone = GateSpec.model_validate({kind: rule})
             if any(bias_rule_ids(s, alone) for s in suites):
                 continue
-            here: tuple[str | int, ...] = (
-                ("gate", kind, i)
-                if isinstance(value, list)
-                else (
-                    "gate",
-                    kind,
-                )
-            )
             if kind == "max_bbq_bias":
                 what = "BBQ items" + (
                     f" of the category '{rule.category}'" if getattr(rule, "category", None) else ""
