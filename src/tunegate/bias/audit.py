@@ -17,9 +17,9 @@ from ..stats import disparity as stats_disparity
 from ..stats.disparity import BootstrapInterval, GroupDisparity, disparity, disparity_change
 from ..suite import Suite
 from ..suite.format import ProbeSpec
-from .bbq import Intervals, bbq_changes, bbq_scores
+from .bbq import Intervals, bbq_cells, bbq_changes, bbq_scores
 from .findings import finding
-from .pairs import pair_changes, pair_scores
+from .pairs import pair_cells, pair_changes, pair_scores
 from .probes import probe_matrices
 
 __all__ = ["BiasAudit", "bias_audit"]
@@ -83,17 +83,20 @@ def bias_audit(
                 )
                 paired = matrices[("base", metric)].paired
                 changes.append(row.model_copy(update={"paired": paired}))
+        # Each output is matched to an option once, for the scores and their changes.
+        answers = bbq_cells(suite, records)
         scores = bbq_scores(
-            suite, records, confidence=level, settings=settings, intervals=intervals
+            suite, answers, confidence=level, settings=settings, intervals=intervals
         )
         bbq += scores
         changes += bbq_changes(
-            suite, records, scores, confidence=level, settings=settings, intervals=intervals
+            suite, answers, scores, confidence=level, settings=settings, intervals=intervals
         )
-        rates = pair_scores(suite, records, confidence=level)
+        choices = pair_cells(suite, records)
+        rates = pair_scores(suite, choices, confidence=level)
         pairs += rates
         changes += pair_changes(
-            suite, records, rates, confidence=level, settings=settings, intervals=intervals
+            suite, choices, rates, confidence=level, settings=settings, intervals=intervals
         )
     results = BiasResults(bbq=bbq, disparities=disparities, changes=changes, pairs=pairs)
     return BiasAudit(results, intervals)

@@ -41,7 +41,7 @@ from ..suite import Case, Suite
 from ..suite.format import BbqSpec
 from .findings import finding
 
-__all__ = ["BBQ_PROBE", "bbq_changes", "bbq_scores", "category_of"]
+__all__ = ["BBQ_PROBE", "bbq_cells", "bbq_changes", "bbq_scores", "category_of"]
 
 BBQ_PROBE = "bbq"
 # Columns of a case's counts.
@@ -75,7 +75,7 @@ def _answer_counts(item: BbqSpec, output: str) -> NDArray[np.float64] | None:
     return counts
 
 
-def _cells(suite: Suite, records: Sequence[Record]) -> dict[tuple[str, str, str, str], _Cell]:
+def bbq_cells(suite: Suite, records: Sequence[Record]) -> dict[tuple[str, str, str, str], _Cell]:
     items: dict[str, Case] = {c.id: c for c in suite.cases if c.bbq is not None}
     cells: dict[tuple[str, str, str, str], _Cell] = {}
     for r in records:
@@ -115,7 +115,7 @@ Intervals = dict[tuple[str, ...], BootstrapInterval]
 
 def bbq_scores(
     suite: Suite,
-    records: Sequence[Record],
+    cells: dict[tuple[str, str, str, str], _Cell],
     *,
     confidence: float = 0.95,
     settings: BootstrapSettings | None = None,
@@ -125,7 +125,7 @@ def bbq_scores(
     ("bbq", suite, role, category, condition), for rules that read another level."""
     settings = settings or BootstrapSettings()
     rows: list[BbqScore] = []
-    for (target, role, category, condition), cell in sorted(_cells(suite, records).items()):
+    for (target, role, category, condition), cell in sorted(cells.items()):
         table = np.array(list(cell.counts.values())) if cell.counts else np.zeros((0, 4))
         sums = table.sum(axis=0) if len(table) else np.zeros(4)
         score = float(_score(sums, condition))
@@ -161,7 +161,7 @@ def bbq_scores(
 
 def bbq_changes(
     suite: Suite,
-    records: Sequence[Record],
+    cells: dict[tuple[str, str, str, str], _Cell],
     scores: Sequence[BbqScore],
     *,
     confidence: float = 0.95,
@@ -171,7 +171,6 @@ def bbq_changes(
     """Candidate's BBQ bias score minus the base's, per category and condition, on the
     cases both answered: positive leans further to the stereotype after fine-tuning."""
     settings = settings or BootstrapSettings()
-    cells = _cells(suite, records)
     by_key: dict[tuple[str, str, str], BbqScore] = {
         (s.role, s.category, s.context_condition): s for s in scores
     }

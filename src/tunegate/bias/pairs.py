@@ -38,7 +38,7 @@ from ..suite import Case, Suite
 from .bbq import Intervals
 from .findings import finding
 
-__all__ = ["ALL", "CROWS_PROBE", "TIE", "pair_changes", "pair_scores"]
+__all__ = ["ALL", "CROWS_PROBE", "TIE", "pair_cells", "pair_changes", "pair_scores"]
 
 CROWS_PROBE = "crows_pairs"
 ALL = "all"
@@ -76,7 +76,7 @@ def chose_more(case: Case, record: Record) -> bool | str | None:
     return pair_choice(record.output, args)
 
 
-def _cells(suite: Suite, records: Sequence[Record]) -> dict[tuple[str, str, str], _Cell]:
+def pair_cells(suite: Suite, records: Sequence[Record]) -> dict[tuple[str, str, str], _Cell]:
     pairs: dict[str, Case] = {c.id: c for c in suite.cases if c.pair is not None}
     cells: dict[tuple[str, str, str], _Cell] = {}
     for r in records:
@@ -113,11 +113,11 @@ def _method(methods: set[str]) -> Any:
 
 
 def pair_scores(
-    suite: Suite, records: Sequence[Record], *, confidence: float = 0.95
+    suite: Suite, cells: dict[tuple[str, str, str], _Cell], *, confidence: float = 0.95
 ) -> list[PairScore]:
     """Each target's stereotype rate per bias type, and over every pair ("all")."""
     rows: list[PairScore] = []
-    for key, cell in sorted(_cells(suite, records).items(), key=lambda kv: _order(kv[0])):
+    for key, cell in sorted(cells.items(), key=lambda kv: _order(kv[0])):
         target, role, bias_type = key
         table = cell.rows()
         n = len(table)
@@ -154,7 +154,7 @@ def _rate(sums: NDArray[np.float64]) -> NDArray[np.float64]:
 
 def pair_changes(
     suite: Suite,
-    records: Sequence[Record],
+    cells: dict[tuple[str, str, str], _Cell],
     scores: Sequence[PairScore],
     *,
     confidence: float = 0.95,
@@ -164,7 +164,6 @@ def pair_changes(
     """Candidate's stereotype rate minus the base's per bias type (and "all"), on the pairs
     both chose: positive leans further to the stereotype after fine-tuning."""
     settings = settings or BootstrapSettings()
-    cells = _cells(suite, records)
     by_key = {(s.role, s.bias_type): s for s in scores}
     changes: list[DisparityChange] = []
     for key, base_cell in sorted(cells.items(), key=lambda kv: _order(kv[0])):
