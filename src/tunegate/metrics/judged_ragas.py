@@ -302,7 +302,9 @@ async def _score(llm: JudgeLLM, what: str, build: Any, **inputs: Any) -> float:
     value = getattr(result, "value", None)
     if not isinstance(value, (int, float)):
         raise JudgeError(f"ragas {what} gave no numeric score: {value!r}")
-    return float(value)
+    if not math.isnan(value) and not 0.0 <= value <= 1.0:
+        raise JudgeError(f"ragas {what} gave a score out of range: {value!r}")
+    return float(value)  # NaN: nothing to check (the caller says what)
 
 
 class FaithfulnessArgs(MetricArgs):
@@ -353,8 +355,6 @@ class RagasFaithfulness:
         )
         if math.isnan(value):
             raise MetricError("the judge found no statement in the output to check")
-        if not 0.0 <= value <= 1.0:
-            raise JudgeError(f"ragas Faithfulness gave a score out of range: {value!r}")
         return MetricResult(
             value, f"{value:.0%} of the output's statements are supported by the context"
         )
@@ -415,7 +415,7 @@ class RagasAnswerCorrectness:
             response=as_data("OUTPUT", sample.output),
             reference=as_data("REFERENCE", sample.reference),
         )
-        if math.isnan(value) or not 0.0 <= value <= 1.0:
+        if math.isnan(value):
             raise JudgeError(f"ragas FactualCorrectness gave a score out of range: {value!r}")
         return MetricResult(value, f"{args.mode} of the claims checked against the reference")
 
