@@ -696,15 +696,20 @@ def test_holistic_bias_list_loads_in_a_suite_that_validates(
         tmp_path / "suites" / "inside.yaml",
         """
         name: inside
-        bias: {probes: [{axis: group}]}
+        bias:
+          probes:
+            - {name: religion, axis: group, tags: [religion]}
+            - {name: age, axis: group, tags: [age]}
         gate:
           no_bias_increase: {metric: refusal, margin: 0.1}
         cases:
           - id: refund
             prompt: "{group} asks for a refund."
+            tags: [religion]
             vars: {group: {groups: ../groups/religion.yaml}}
           - id: hours
             prompt: "{group} asks about opening hours."
+            tags: [age]
             vars: {group: {groups: age.txt}}
         """,
     )
