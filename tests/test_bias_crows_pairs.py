@@ -506,16 +506,28 @@ def test_loglikelihood_on_a_target_that_cannot_score_is_an_error_before_any_call
     import_suite(path, suite)
     suite.write_text(suite.read_text().replace("pair_method: auto", "pair_method: loglikelihood"))
     root = replay_project(tmp_path / "p", suite, {"rec": {f"crows-{i}": "A" for i in range(3)}})
-    capsys.readouterr()
-    assert main(["run", "--config", str(root / "tunegate.yaml")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(
+    expected = (
         "tunegate: error: p/suites/crows.yaml: suite 'crows' sets bias.pair_method: "
         "loglikelihood, but target 'rec' (provider replay) cannot score text by "
         "log-likelihood: a recorded output holds no probabilities; use a llama-cpp target"
     )
+    # validate says what run would stop on, once per suite.
+    capsys.readouterr()
+    assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 2
+    said = capsys.readouterr()
+    assert [line for line in said.err.splitlines() if "error" in line] == [
+        line for line in said.err.splitlines() if line.startswith(expected)
+    ]
+    assert said.err.count(expected) == 1 and "Traceback" not in said.err
+    assert main(["run", "--config", str(root / "tunegate.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(expected)
     assert "`bias: {pair_method: choice}`" in err and "Traceback" not in err
     assert not list((root / "reports").glob("*/results.json"))
+    # The same suite validates where pairs are asked as a forced choice.
+    suite.write_text(suite.read_text().replace("pair_method: loglikelihood", "pair_method: auto"))
+    replay_project(tmp_path / "p", suite, {"rec": {f"crows-{i}": "A" for i in range(3)}})
+    assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 0
 
 
 # -- the embedded model ----------------------------------------------------------------------

@@ -162,6 +162,12 @@ def test_a_candidate_refusing_one_group_is_an_added_bias_and_fails_the_gate(
         assert (row.status, row.passed) == ("failed", False), row.detail
     assert gate_row(results, "no_bias_increase:refusal@group").value == 1.0
     assert results.verdict == "failed" and not results.gate_passed
+    # summary.md's gate table gives the permutation p, marked and explained once.
+    md = (tmp_path / "reports" / "latest" / "summary.md").read_text(encoding="utf-8")
+    rule_id = "| no\\_bias\\_increase:refusal\\@group |"  # as markdown escapes it
+    row = next(line for line in md.splitlines() if rule_id in line)
+    assert row.endswith(f"| {change.p_value:.3g}† |")
+    assert md.count("† A bias rule's p is the two-sided permutation p-value") == 1
 
 
 def test_a_bias_the_base_already_had_is_pre_existing_and_not_flagged(tmp_path: Path) -> None:

@@ -340,6 +340,26 @@ def test_a_nesting_bomb_or_binary_answer_is_an_error(tmp_path: Path) -> None:
             score.judge_raw.encode("utf-8")
 
 
+def test_an_answer_longer_than_max_tokens_allows_is_an_error_not_a_score(
+    tmp_path: Path,
+) -> None:
+    # Under the HTTP body limit, far over what max_tokens lets a server say: a statement
+    # the context cannot hold would otherwise score 0.0 as if the output were unfaithful.
+    huge = json.dumps({"statements": ["x" * 5_000_000]})
+    judge = Answers(statements=huge)
+    with FakeOpenAIServer(responder=judge) as srv:
+        config = judge_project(
+            tmp_path, GROUNDED, openai_judge(srv), [FAITHFUL], case_fields={"context": POLICY}
+        )
+        results = run_project(config)
+    for score in scores(results, "faithfulness").values():
+        assert score.value is None and score.passed is False, score
+        assert score.reason is not None and f"{len(huge):,} characters" in score.reason, score
+        assert score.judge_raw is not None and len(score.judge_raw) <= 2000
+    assert results.stats.judge_errors == 2
+    assert not [p for p, _ in judge.requests if VERDICTS in p]  # never asked on it
+
+
 # -- injection --------------------------------------------------------------------------
 
 

@@ -55,10 +55,21 @@ def start_run_midway(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while server.served() < after_calls and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for_stored(tmp_path, after_calls)
     return proc
+
+
+def wait_for_stored(root: Path, n: int) -> None:
+    """Until `n` generations are in the store (an answer served is not yet one stored)."""
+    store = root / "reports" / "tunegate.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:  # never connect first: that would create the store's file
+            if store.exists() and len(committed_case_ids(store)) >= n:
+                return
+        except sqlite3.Error:  # not created yet, or its tables not yet
+            pass
+        time.sleep(0.02)
 
 
 def test_sigkill_then_rerun_makes_only_unfinished_calls(tmp_path: Path) -> None:
@@ -151,3 +162,46 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
     db.close()
     assert status == [("terminated-one", "interrupted")]
     assert claims == 0
+
+
+def test_sigterm_or_ctrl_c_under_pytest_marks_the_run_and_frees_its_claims(
+    tmp_path: Path,
+) -> None:
+    # `pytest suites/` in CI: a cancelled job's SIGTERM used to end the process (143) with
+    # the run left `running` until the next run marked it abandoned.
+    for signum, label in ((signal.SIGTERM, "terminated (SIGTERM)"), (signal.SIGINT, "interrupted")):
+        root = tmp_path / signum.name
+        with FakeOpenAIServer(latency=0.25) as server:
+            resume_project(root, server, concurrency=2)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "suites/",
+                    "-p",
+                    "no:deepeval",
+                    "-p",
+                    "no:cacheprovider",
+                    "--tunegate-label",
+                    signum.name,
+                ],
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            wait_for_stored(root, 4)
+            proc.send_signal(signum)
+            out, err = proc.communicate(timeout=60)
+
+        assert proc.returncode == 2, (out, err)  # pytest's "interrupted"
+        assert f"tunegate: {label}; completed generations are kept in the store" in out
+        store = root / "reports" / "tunegate.db"
+        assert len(committed_case_ids(store)) >= 4
+        with sqlite3.connect(store) as db:
+            status = db.execute("SELECT label, status FROM runs").fetchall()
+            claims = db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
+        db.close()
+        assert status == [(signum.name, "interrupted")]
+        assert claims == 0

@@ -149,3 +149,28 @@ def test_a_target_in_pyproject_names_the_file(
         "tunegate: error: pyproject.toml:6:1: target 'cand': replay file gone.jsonl not found; "
         "fix path (relative to the config file), or create the file"
     ]
+
+
+def test_a_local_server_without_a_key_is_a_warning_for_a_target_in_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TUNEGATE_LOCAL_KEY", raising=False)
+    project(
+        tmp_path,
+        """
+  cand: {provider: openai, model: m, base_url: "http://user:pw@127.0.0.1:9/v1",
+         api_key_env: TUNEGATE_LOCAL_KEY}
+""",
+    )
+    code, out, err = validate(capsys)
+    assert code == 0 and out[-1] == "ok  target 'cand' (openai, candidate)"
+    assert err == [
+        "tunegate: warning: tunegate.yaml:4:10: target 'cand': environment variable "
+        "TUNEGATE_LOCAL_KEY is not set, so requests to base_url carry no key; fine for a "
+        "local server that needs none, else export it"
+    ]
+    # The URL is not repeated: it may carry credentials.
+    assert "pw@" not in "\n".join(out + err)
+    monkeypatch.setenv("TUNEGATE_LOCAL_KEY", "sk-local-0123456789")
+    code, out, err = validate(capsys)
+    assert code == 0 and err == []

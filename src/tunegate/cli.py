@@ -14,13 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
 from .cli_import import add_import_commands, run_import_command
@@ -28,11 +25,12 @@ from .cli_review import add_review_commands, run_review_command
 from .cli_training import COMMANDS as TRAINING_COMMANDS
 from .cli_training import add_training_commands, needs_config, run_training_command
 from .errors import ConfigError, SourceLocation, TunegateError
+from .interrupts import ignore_interrupts, restore, stop_reason, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from .config import LoadedConfig
     from .execution import EvaluationOutcome
-    from .suite import Suite
+    from .suite import Case, Suite
 
 __all__ = ["main"]
 
@@ -162,45 +160,6 @@ def _tolerant_streams() -> None:
             reconfigure(errors="backslashreplace")
 
 
-# Signals ----------------------------------------------------------------------------
-
-_Handlers = dict[signal.Signals, Any]
-_stopped_by = {"signal": "interrupted"}
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (a CI job cancelled, `kill`) stops a run exactly as Ctrl-C does: the
-    SIGINT machinery in place (Python's, or asyncio's, which cancels the run cleanly)
-    handles it, and the run is marked `interrupted` and its claims released."""
-    _stopped_by["signal"] = "terminated (SIGTERM)"
-    if callable(signal.getsignal(signal.SIGINT)):
-        signal.raise_signal(signal.SIGINT)
-    else:  # SIGINT ignored since start-up (`tunegate run &` in a script): stop all the same
-        raise KeyboardInterrupt
-
-
-def _install_signal_handlers() -> _Handlers | None:
-    if threading.current_thread() is not threading.main_thread():
-        return None  # only the main thread may set handlers; the caller's own apply
-    _stopped_by["signal"] = "interrupted"
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    return previous
-
-
-def _ignore_interrupts() -> None:
-    """The results are written: from here on the exit code is the verdict's, whatever
-    signal arrives while the summary prints or the interpreter exits."""
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
-
-
-def _restore(handlers: _Handlers | None) -> None:
-    for signum, handler in (handlers or {}).items():
-        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-
-
 # Entry point ------------------------------------------------------------------------
 
 
@@ -209,15 +168,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     the returned code next, so interrupts stay ignored after this returns: a late Ctrl-C
     must not turn a verdict into a -2. Given `argv` (tests, scripts), the signal handlers
     are restored on return."""
-    handlers = _install_signal_handlers()
+    handlers = terminate_as_interrupt()
     try:
         return _main(argv)
     finally:
         _flush_output()
         if argv is None:
-            _ignore_interrupts()
+            ignore_interrupts()
         else:
-            _restore(handlers)
+            restore(handlers)
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -244,7 +203,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         _say(
-            f"tunegate: {_stopped_by['signal']}; completed generations are kept in the store",
+            f"tunegate: {stop_reason()}; completed generations are kept in the store",
             error=True,
         )
         return EXIT_RUNTIME
@@ -293,7 +252,7 @@ def _validate(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         )
         for warning in suite.warnings:
             _say(str(warning))
-    warnings = _validate_targets(loaded, args, problems)
+    warnings = _validate_targets(loaded, args, problems, suites)
     store = store_path_problem(loaded.store_path)
     if store is not None:
         problems.append(store)
@@ -344,11 +303,12 @@ def _duplicate_names(suites: list[Suite]) -> list[str]:
 
 
 def _validate_targets(
-    loaded: LoadedConfig, args: argparse.Namespace, problems: list[str]
+    loaded: LoadedConfig, args: argparse.Namespace, problems: list[str], suites: list[Suite]
 ) -> list[str]:
     """Check the roles as `run` resolves them, then every target: a problem is an error
     for a target the run would use and a warning for any other. Returns the warnings."""
     from .config import undefined_target
+    from .execution.runner import pair_method_problem
     from .execution.targets import check_targets
 
     config = loaded.config
@@ -366,12 +326,32 @@ def _validate_targets(
         roles = [r for r in _ROLES if chosen.get(r) == check.name]
         if check.problem is None:
             _say(f"ok  target '{check.name}' ({', '.join([check.provider, *roles])})")
+            if roles:
+                warnings.extend(check.notes)
+            if check.cannot_score is not None and {"base", "candidate"} & set(roles):
+                # As `run` would stop on it: the first pair case of each suite says where.
+                problems.extend(
+                    pair_method_problem(case, check.cannot_score) for case in _scored_pairs(suites)
+                )
         elif roles:
             problems.append(check.problem)
         else:
             # `run` builds only the base and the candidate: this one cannot stop it.
             warnings.append(f"{check.problem} (a warning only: not the base, candidate or judge)")
     return warnings
+
+
+def _scored_pairs(suites: list[Suite]) -> list[Case]:
+    """The first pair case of each suite that asks `pair_method: loglikelihood`."""
+    firsts = []
+    for suite in suites:
+        case = next(
+            (c for c in suite.cases if c.pair is not None and c.pair_method == "loglikelihood"),
+            None,
+        )
+        if case is not None:
+            firsts.append(case)
+    return firsts
 
 
 # run --------------------------------------------------------------------------------
@@ -391,7 +371,7 @@ def _run(loaded: LoadedConfig, args: argparse.Namespace) -> int:
         judge=args.judge,
     )
     # The results are written and the run is recorded: they are the answer now.
-    _ignore_interrupts()
+    ignore_interrupts()
     return _summary(outcome)
 
 

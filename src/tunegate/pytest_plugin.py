@@ -58,6 +58,7 @@ from .execution import EvaluationOutcome, EvaluationRequest, evaluate
 from .execution.evaluation import project_coverage
 from .gate import bias_rule_ids, effective_gate, rule_ids, rule_specs
 from .gate.pairing import judged_only_and_skipped
+from .interrupts import restore, stop_reason, terminate_as_interrupt
 from .paths import display_path
 from .report import (
     CaseComparison,
@@ -738,8 +739,19 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
         )
         # Generation happens before any item runs; let its progress bar reach the terminal.
         uncaptured = capture.global_and_fixture_disabled() if capture else nullcontext()
-        with uncaptured:
-            outcome = evaluate(request)
+        # SIGTERM (a cancelled CI job) stops the run as Ctrl-C does: marked interrupted,
+        # claims released, pytest's own KeyboardInterrupt ending (exit 2), not a bare 143.
+        handlers = terminate_as_interrupt()
+        try:
+            with uncaptured:
+                outcome = evaluate(request)
+        except KeyboardInterrupt:
+            _state(config).notes.append(
+                f"tunegate: {stop_reason()}; completed generations are kept in the store"
+            )
+            raise
+        finally:
+            restore(handlers)
     except TunegateError as exc:
         _stop(session, _Stop([f"tunegate: error: {exc}"], exc.exit_code))
     config.stash[_outcome_key] = outcome

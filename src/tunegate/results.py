@@ -169,7 +169,8 @@ class GateResult(_Frozen):
     p_value: float | None = Field(
         None,
         description="One-sided p-value of the rule's hypothesis (difference <= threshold), "
-        "from inverting the interval.",
+        "from inverting the interval; for a bias rule, the two-sided permutation p-value of "
+        "its disparity or change.",
     )
     adjusted_p_value: float | None = Field(
         None, description="p_value Holm-adjusted over the suite's comparative rules."

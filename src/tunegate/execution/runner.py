@@ -156,12 +156,21 @@ def pair_scoring(case: Case, target: RunnerTarget) -> tuple[str, str] | None:
         return a, b
     if case.pair_method == "auto":
         return None
+    raise ConfigError(pair_method_problem(case, cannot_score(target.provider, target.name)))
+
+
+def cannot_score(provider: Provider, name: str) -> str:
+    """Why `provider` cannot score text by log-likelihood, in one sentence."""
     try:
-        require_loglikelihood(target.provider)
-        problem = f"target '{target.name}' cannot score text by log-likelihood"
+        require_loglikelihood(provider)
     except LoglikelihoodUnsupported as exc:
-        problem = str(exc)
-    raise ConfigError(
+        return str(exc)
+    return f"target '{name}' cannot score text by log-likelihood"
+
+
+def pair_method_problem(case: Case, problem: str) -> str:
+    """The error for a suite asking `pair_method: loglikelihood` of a target that cannot."""
+    return (
         f"{display_path(case.location.path)}: suite '{case.suite}' sets bias.pair_method: "
         f"loglikelihood, but {problem} (for this suite: `bias: {{pair_method: choice}}` asks "
         "the forced-choice question instead, `auto` does so only where the target cannot "

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from ..config import LoadedConfig
 from ..errors import ConfigError, TunegateError
 from ..paths import display_path
-from ..providers import Provider, ProviderContext, get_provider_factory
+from ..providers import Provider, ProviderContext, get_provider_factory, supports_loglikelihood
 from ..providers.packaged_models import assembly_deferred
 from ..redact import Redactor
 from ..suite import did_you_mean
 from .retry import RetryPolicy
-from .runner import RunnerTarget
+from .runner import RunnerTarget, cannot_score
 
 __all__ = ["TargetCheck", "build_target", "check_targets"]
 
@@ -49,6 +49,10 @@ class TargetCheck:
     name: str
     provider: str
     problem: str | None  # one line saying where and what to fix; None when the target is usable
+    # Why the target cannot score text by log-likelihood (pair cases); None when it can.
+    cannot_score: str | None = None
+    # What the user should know though it does not stop a run (validate warns).
+    notes: tuple[str, ...] = ()
 
 
 def check_targets(loaded: LoadedConfig) -> list[TargetCheck]:
@@ -57,14 +61,16 @@ def check_targets(loaded: LoadedConfig) -> list[TargetCheck]:
     checks: list[TargetCheck] = []
     built: list[Provider] = []
     for name, spec in loaded.config.targets.items():
+        notes: list[str] = []
         try:
             with assembly_deferred():
-                provider, _ = _construct(name, loaded)
+                provider, _ = _construct(name, loaded, notes)
         except TunegateError as exc:
             checks.append(TargetCheck(name, spec.provider, str(exc)))
             continue
         built.append(provider)
-        checks.append(TargetCheck(name, spec.provider, None))
+        unable = None if supports_loglikelihood(provider) else cannot_score(provider, name)
+        checks.append(TargetCheck(name, spec.provider, None, unable, tuple(notes)))
     if built:
         asyncio.run(_close(built))
     return checks
@@ -75,14 +81,20 @@ async def _close(providers: list[Provider]) -> None:
         await provider.aclose()
 
 
-def _construct(name: str, loaded: LoadedConfig) -> tuple[Provider, set[str]]:
+def _construct(
+    name: str, loaded: LoadedConfig, notes: list[str] | None = None
+) -> tuple[Provider, set[str]]:
     spec = loaded.config.targets[name]
     factory = get_provider_factory(spec.provider)
     assert factory is not None  # load_config checked it
     locations = {"": loaded.locate_target(name)}
     locations.update({key: loaded.locate_target(name, key) for key in spec.options})
     context = ProviderContext(
-        target=name, config_dir=loaded.root, locations=locations, timeout=spec.timeout
+        target=name,
+        config_dir=loaded.root,
+        locations=locations,
+        timeout=spec.timeout,
+        notes=[] if notes is None else notes,
     )
     try:
         provider = factory(loaded.target_options[name], context)

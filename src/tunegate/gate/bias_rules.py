@@ -28,7 +28,11 @@ from ..suite import Suite
 from ..suite.format import GateSpec, MaxBbqBiasRule, MaxDisparityRule, NoBiasIncreaseRule
 from .pairing import DEFAULT_MAX_EXCLUDED
 
-__all__ = ["bias_rule_ids", "bias_rule_rows", "has_bias_rules"]
+__all__ = ["BIAS_RULES", "bias_rule_ids", "bias_rule_rows", "has_bias_rules"]
+
+# The gate rows these rules write: judged on their intervals; their p-value is the
+# permutation test's (docs/results-schema.md).
+BIAS_RULES = frozenset({"max_disparity", "no_bias_increase", "max_bbq_bias"})
 
 BiasRule = MaxDisparityRule | NoBiasIncreaseRule | MaxBbqBiasRule
 

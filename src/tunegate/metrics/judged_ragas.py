@@ -179,6 +179,15 @@ def _llm_class() -> type[Any]:
                 temperature=0.0,
                 max_tokens=_MAX_TOKENS,
             )
+            raw = _completion_text(getattr(result, "_raw_response", None))
+            if raw is not None and len(raw) > _MAX_ANSWER_CHARS:
+                # max_tokens allows a few pages: more is a server that ignores it, and its
+                # statements would be scored (as unsupported) rather than refused.
+                raise JudgeError(
+                    f"the judge's answer is {len(raw):,} characters, over the "
+                    f"{_MAX_ANSWER_CHARS:,} a {_MAX_TOKENS}-token answer can hold",
+                    raw,
+                )
             if response_model in _verdict_models():
                 _check_verdicts(prompt, result)
             return result

@@ -160,6 +160,9 @@ class ProviderContext:
     # The target's `timeout` (seconds per request), for calls a provider makes on its own,
     # e.g. a pre-run check; None when the builder does not say.
     timeout: float | None = None
+    # What the user should know though it need not stop a run (e.g. no API key sent):
+    # `tunegate validate` prints them as warnings.
+    notes: list[str] = field(default_factory=list)
 
     def where(self, option: str | None = None) -> str:
         """`tunegate.yaml:7:5: target 'x'`: where to fix the target or one of its options."""

@@ -433,6 +433,11 @@ def create_openai(options: OpenAIOptions, context: ProviderContext) -> OpenAIPro
                 "is not set; export it, or name another variable with api_key_env"
             )
         key = "not-needed"  # local OpenAI-compatible servers usually ignore the key
+        context.notes.append(
+            f"{context.where('api_key_env')}: environment variable {options.api_key_env} is "
+            "not set, so requests to base_url carry no key; fine for a local server that "
+            "needs none, else export it"
+        )
     else:
         context.secrets.add(key)
     return OpenAIProvider(

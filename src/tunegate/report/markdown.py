@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..gate.bias_rules import BIAS_RULES
 from ..paths import display_path
 from ..results import GateResult, Results
 from ..safe_text import for_markdown
@@ -64,11 +65,19 @@ def _rule_rows(results: Results) -> list[str]:
             value = _number(g.value, rate=False)
         plot = interval_text(g)
         p = "–" if g.adjusted_p_value is None else f"{g.adjusted_p_value:.3g}"
+        if g.rule in BIAS_RULES and g.p_value is not None:
+            p = f"{g.p_value:.3g}†"
         lines.append(
             f"| {_cell(g.suite)} | {_cell(g.id or g.rule)} | {status} | {value} | "
             f"{_interval(g)} | {'`' + plot + '`' if plot else ''} | {p} |"
         )
     lines.append("")
+    if any(g.rule in BIAS_RULES and g.p_value is not None for g in results.gate):
+        lines += [
+            "† A bias rule's p is the two-sided permutation p-value of no disparity (of no "
+            "change, for `no_bias_increase`); the rule itself reads its interval.",
+            "",
+        ]
     lines += [f"- {_cell(gate_line(g))}" for g in results.gate if g.status != "passed"]
     leaked = max((g.contaminated for g in results.gate), default=0)
     if leaked:
