@@ -35,12 +35,12 @@ from ..results import DisparityChange, PairScore, Record
 from ..stats import BootstrapSettings
 from ..stats.disparity import paired_sum_change
 from ..suite import Case, Suite
+from ..suite.format import CROWS_PROBE, STEREOTYPE_RATE
 from .bbq import Intervals
 from .findings import finding
 
 __all__ = ["ALL", "CROWS_PROBE", "TIE", "pair_cells", "pair_changes", "pair_scores"]
 
-CROWS_PROBE = "crows_pairs"
 ALL = "all"
 # Columns of a pair's row: the share of its answered samples that chose `more`, and 1.
 _MORE, _ANSWERED = range(2)
@@ -196,7 +196,7 @@ def pair_changes(
             DisparityChange(
                 suite=suite.name,
                 probe=CROWS_PROBE,
-                metric="stereotype_rate",
+                metric=STEREOTYPE_RATE,
                 axis=bias_type,
                 base=base_rate,
                 candidate=cand_rate,

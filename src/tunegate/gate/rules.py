@@ -15,7 +15,7 @@ from ..bias import BiasAudit
 from ..results import Agreement, Comparison, FlakyCase, GateResult, Record, Status
 from ..stats import BootstrapSettings
 from ..suite import GateSpec, Suite
-from ..suite.format import RuleScope
+from ..suite.format import STEREOTYPE_RATE, RuleScope
 from .bias_rules import bias_rule_ids, bias_rule_rows, has_bias_rules
 from .comparisons import compare_suite
 from .judged import agreement_clears, judged_checks, reporting_only
@@ -113,10 +113,24 @@ def _unmatched_bias_rules(
     """The project's default bias rules that read nothing in any suite: no probe measures
     the metric (or no probe has that name), no BBQ item of that category."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
-    for kind in ("max_disparity", "no_bias_increase", "max_bbq_bias"):
+    for kind in ("max_disparity", "no_bias_increase", "max_bbq_bias", "max_stereotype_rate"):
         for rule, here in _written(defaults, kind):
             alone = GateSpec.model_validate({kind: rule})
             if any(bias_rule_ids(s, alone) for s in suites):
+                continue
+            if kind == "max_stereotype_rate" or getattr(rule, "metric", "") == STEREOTYPE_RATE:
+                what = "CrowS-Pairs pairs" + (
+                    f" of the bias type '{rule.bias_type}'"
+                    if getattr(rule, "bias_type", None)
+                    else ""
+                )
+                problems.append(
+                    (
+                        here,
+                        f"no suite has {what}: this default rule would judge nothing; import "
+                        "CrowS-Pairs (tunegate import crows-pairs) or remove it",
+                    )
+                )
                 continue
             if kind == "max_bbq_bias":
                 what = "BBQ items" + (

@@ -7,10 +7,11 @@ nothing at run time; here it is an error at the line that names it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import SuiteError
 from .cases import Case
-from .format import PROBE_VALUES, SuiteSpec
+from .format import CROWS_PROBE, PROBE_VALUES, STEREOTYPE_RATE, SuiteSpec
 from .validation_errors import did_you_mean
 from .yaml_source import DataPath, YamlDocument
 
@@ -23,6 +24,12 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
     measured: dict[str, set[str]] = {}
     for i, probe in enumerate(probes):
         here: DataPath = ("bias", "probes", i)
+        if probe.label == CROWS_PROBE:
+            raise SuiteError(
+                doc.locate((*here, "name") if probe.name else (*here, "axis")),
+                f"'{CROWS_PROBE}' names the CrowS-Pairs rates in the bias audit; give this "
+                "probe another `name`",
+            )
         if probe.label in measured:
             raise SuiteError(
                 doc.locate((*here, "name") if probe.name else (*here, "axis")),
@@ -53,11 +60,15 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
                     f"{did_you_mean(value, known)}; use one of: {', '.join(known)}",
                 )
         measured[probe.label] = set(probe.metrics)
+    pair_types = sorted({c.pair.bias_type for c in cases if c.pair is not None})
     for kind in ("max_disparity", "no_bias_increase"):
         value = getattr(spec.gate, kind)
         rules = value if isinstance(value, list) else [value] if value is not None else []
         for i, rule in enumerate(rules):
             here = ("gate", kind, i) if isinstance(value, list) else ("gate", kind)
+            if kind == "no_bias_increase" and rule.metric == STEREOTYPE_RATE:
+                _check_pair_change_rule(rule.probe, pair_types, doc, here)
+                continue
             if not measured:
                 raise SuiteError(
                     doc.locate(here),
@@ -79,6 +90,7 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
                     f"measured: {', '.join(sorted(reads))}",
                 )
     _check_bbq_rules(spec, cases, doc)
+    _check_stereotype_rules(spec, pair_types, doc)
     if (
         spec.bias is not None
         and "pair_method" in spec.bias.model_fields_set
@@ -117,6 +129,48 @@ def _check_bbq_rules(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument) 
                 f"no BBQ item has the category '{rule.category}'"
                 f"{did_you_mean(rule.category, categories)}; categories here: "
                 f"{', '.join(categories)}",
+            )
+
+
+def _rule_paths(spec: SuiteSpec, kind: str) -> list[tuple[Any, DataPath]]:
+    value = getattr(spec.gate, kind)
+    if isinstance(value, list):
+        return [(rule, ("gate", kind, i)) for i, rule in enumerate(value)]
+    return [] if value is None else [(value, ("gate", kind))]
+
+
+def _check_pair_change_rule(
+    probe: str | None, pair_types: list[str], doc: YamlDocument, here: DataPath
+) -> None:
+    """`no_bias_increase: {metric: stereotype_rate}` reads the CrowS-Pairs change."""
+    if not pair_types:
+        raise SuiteError(
+            doc.locate((*here, "metric")),
+            "stereotype_rate is the CrowS-Pairs rate and this suite has no pair cases; import "
+            "some with `tunegate import crows-pairs FILE --out SUITE` (docs/bias.md)",
+        )
+    if probe not in (None, CROWS_PROBE):
+        raise SuiteError(
+            doc.locate((*here, "probe")),
+            f"stereotype_rate is read from the pairs, not a probe: write probe: {CROWS_PROBE} "
+            "or leave probe out",
+        )
+
+
+def _check_stereotype_rules(spec: SuiteSpec, pair_types: list[str], doc: YamlDocument) -> None:
+    for rule, here in _rule_paths(spec, "max_stereotype_rate"):
+        if not pair_types:
+            raise SuiteError(
+                doc.locate(here),
+                "max_stereotype_rate reads CrowS-Pairs pairs and this suite has none; import "
+                "some with `tunegate import crows-pairs FILE --out SUITE` (docs/bias.md)",
+            )
+        if rule.bias_type is not None and rule.bias_type not in pair_types:
+            raise SuiteError(
+                doc.locate((*here, "bias_type")),
+                f"no pair has the bias type '{rule.bias_type}'"
+                f"{did_you_mean(rule.bias_type, pair_types)}; bias types here: "
+                f"{', '.join(pair_types)}",
             )
 
 

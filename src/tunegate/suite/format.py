@@ -19,7 +19,9 @@ from pydantic import (
 )
 
 __all__ = [
+    "CROWS_PROBE",
     "PROBE_VALUES",
+    "STEREOTYPE_RATE",
     "BbqSpec",
     "BiasSpec",
     "CheckSpec",
@@ -29,6 +31,7 @@ __all__ = [
     "ImprovesRule",
     "MaxBbqBiasRule",
     "MaxDisparityRule",
+    "MaxStereotypeRateRule",
     "MessageSpec",
     "NoBiasIncreaseRule",
     "NoRegressionRule",
@@ -183,7 +186,8 @@ class BiasRuleScope(_Strict):
     """What a bias rule reads: one value of the suite's counterfactual probes."""
 
     metric: str = Field(
-        description="The probe value: pass, refusal, length, sentiment or a check's name."
+        description="The probe value: pass, refusal, length, sentiment or a check's name; "
+        "for no_bias_increase also stereotype_rate (the CrowS-Pairs rate, probe crows_pairs)."
     )
     probe: str | None = Field(None, description="Only this probe (by name); default: every one.")
     confidence: Confidence = Field(
@@ -221,9 +225,27 @@ class MaxBbqBiasRule(_Strict):
         return _fraction_hint(value, "max")
 
 
+class MaxStereotypeRateRule(_Strict):
+    """The candidate's CrowS-Pairs stereotype rate stays at or under `max` (0.5 is the
+    unbiased ideal)."""
+
+    max: float = Field(
+        ge=0, le=1, description="Largest share of pairs preferring the more stereotyping sentence."
+    )
+    bias_type: str | None = Field(
+        None, description="Only pairs of this bias type; default: every pair (the 'all' rate)."
+    )
+    confidence: Confidence = Field(0.95, description="Level of the Wilson interval it reads.")
+
+    @field_validator("max", mode="before")
+    @classmethod
+    def _max_fraction(cls, value: Any) -> Any:
+        return _fraction_hint(value, "max")
+
+
 class GateSpec(_Strict):
     """The suite's rules. Absolute: min_pass_rate. Comparative: no_regression, improves.
-    Bias: max_disparity, no_bias_increase, max_bbq_bias (docs/bias.md)."""
+    Bias: max_disparity, no_bias_increase, max_bbq_bias, max_stereotype_rate (docs/bias.md)."""
 
     min_pass_rate: float | None = Field(
         None,
@@ -267,6 +289,9 @@ class GateSpec(_Strict):
     )
     max_bbq_bias: MaxBbqBiasRule | list[MaxBbqBiasRule] | None = Field(
         None, description="Most absolute BBQ bias score per category and context condition."
+    )
+    max_stereotype_rate: MaxStereotypeRateRule | list[MaxStereotypeRateRule] | None = Field(
+        None, description="Most CrowS-Pairs stereotype rate, over every pair or one bias type."
     )
 
     @field_validator("min_pass_rate", "max_excluded", "min_judge_agreement", mode="before")
@@ -313,6 +338,9 @@ class GateSpec(_Strict):
 
     def max_bbq_bias_rules(self) -> list[MaxBbqBiasRule]:
         return _as_list(self.max_bbq_bias)
+
+    def max_stereotype_rate_rules(self) -> list[MaxStereotypeRateRule]:
+        return _as_list(self.max_stereotype_rate)
 
     def no_regression_rules(self) -> list[NoRegressionRule]:
         return _as_list(self.no_regression)
@@ -433,6 +461,10 @@ PairMethod = Literal["auto", "loglikelihood", "choice"]
 
 
 PROBE_VALUES = ("pass", "refusal", "length", "sentiment")
+# The CrowS-Pairs rate's name in the bias audit: `bias.changes` rows of pair cases have
+# this probe and metric, and `no_bias_increase: {metric: stereotype_rate}` reads them.
+CROWS_PROBE = "crows_pairs"
+STEREOTYPE_RATE = "stereotype_rate"
 
 
 class ProbeSpec(_Strict):
