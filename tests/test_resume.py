@@ -134,11 +134,7 @@ def test_ctrl_c_keeps_completed_work_and_marks_the_run(tmp_path: Path) -> None:
         "tunegate: interrupted; completed generations are kept in the store"
     )
     assert "Traceback" not in err
-    store = tmp_path / "reports" / "tunegate.db"
-    assert len(committed_case_ids(store)) >= 4
-    with sqlite3.connect(store) as db:
-        status = db.execute("SELECT label, status FROM runs").fetchall()
-    assert status == [("interrupted-one", "interrupted")]
+    assert_interrupted(tmp_path, "interrupted-one")
 
 
 def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
@@ -154,14 +150,7 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(tmp_path: Path) -> None:
         "tunegate: terminated (SIGTERM); completed generations are kept in the store"
     )
     assert "Traceback" not in err
-    store = tmp_path / "reports" / "tunegate.db"
-    assert len(committed_case_ids(store)) >= 4
-    with sqlite3.connect(store) as db:
-        status = db.execute("SELECT label, status FROM runs").fetchall()
-        claims = db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
-    db.close()
-    assert status == [("terminated-one", "interrupted")]
-    assert claims == 0
+    assert_interrupted(tmp_path, "terminated-one")
 
 
 def test_sigterm_or_ctrl_c_under_pytest_marks_the_run_and_frees_its_claims(
@@ -197,11 +186,16 @@ def test_sigterm_or_ctrl_c_under_pytest_marks_the_run_and_frees_its_claims(
 
         assert proc.returncode == 2, (out, err)  # pytest's "interrupted"
         assert f"tunegate: {label}; completed generations are kept in the store" in out
-        store = root / "reports" / "tunegate.db"
-        assert len(committed_case_ids(store)) >= 4
-        with sqlite3.connect(store) as db:
-            status = db.execute("SELECT label, status FROM runs").fetchall()
-            claims = db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
-        db.close()
-        assert status == [(signum.name, "interrupted")]
-        assert claims == 0
+        assert_interrupted(root, signum.name)
+
+
+def assert_interrupted(root: Path, label: str) -> None:
+    """The run kept what it completed, is marked interrupted, and holds no claim."""
+    store = root / "reports" / "tunegate.db"
+    assert len(committed_case_ids(store)) >= 4
+    with sqlite3.connect(store) as db:
+        status = db.execute("SELECT label, status FROM runs").fetchall()
+        claims = db.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
+    db.close()
+    assert status == [(label, "interrupted")]
+    assert claims == 0

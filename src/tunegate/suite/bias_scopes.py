@@ -7,6 +7,7 @@ nothing at run time; here it is an error at the line that names it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SuiteError
@@ -89,8 +90,9 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
                     f"'{rule.metric}'{did_you_mean(rule.metric, sorted(reads))}; "
                     f"measured: {', '.join(sorted(reads))}",
                 )
-    _check_bbq_rules(spec, cases, doc)
-    _check_stereotype_rules(spec, pair_types, doc)
+    categories = sorted({c.bbq.category for c in cases if c.bbq is not None})
+    for rule, known in zip(_ITEM_RULES, (categories, pair_types), strict=True):
+        _check_item_rules(spec, rule, known, doc)
     if (
         spec.bias is not None
         and "pair_method" in spec.bias.model_fields_set
@@ -102,34 +104,6 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
             "some with `tunegate import crows-pairs FILE --out SUITE`, or remove it "
             "(docs/bias.md)",
         )
-
-
-def _check_bbq_rules(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument) -> None:
-    value = spec.gate.max_bbq_bias
-    rules = value if isinstance(value, list) else [value] if value is not None else []
-    categories = sorted({c.bbq.category for c in cases if c.bbq is not None})
-    for i, rule in enumerate(rules):
-        here: DataPath = (
-            ("gate", "max_bbq_bias", i)
-            if isinstance(value, list)
-            else (
-                "gate",
-                "max_bbq_bias",
-            )
-        )
-        if not categories:
-            raise SuiteError(
-                doc.locate(here),
-                "max_bbq_bias reads BBQ items and this suite has none; import some with "
-                "`tunegate import bbq FILE --out SUITE` (docs/bias.md)",
-            )
-        if rule.category is not None and rule.category not in categories:
-            raise SuiteError(
-                doc.locate((*here, "category")),
-                f"no BBQ item has the category '{rule.category}'"
-                f"{did_you_mean(rule.category, categories)}; categories here: "
-                f"{', '.join(categories)}",
-            )
 
 
 def _rule_paths(spec: SuiteSpec, kind: str) -> list[tuple[Any, DataPath]]:
@@ -157,20 +131,49 @@ def _check_pair_change_rule(
         )
 
 
-def _check_stereotype_rules(spec: SuiteSpec, pair_types: list[str], doc: YamlDocument) -> None:
-    for rule, here in _rule_paths(spec, "max_stereotype_rate"):
-        if not pair_types:
+@dataclass(frozen=True)
+class _ItemRule:
+    """A rule that reads imported items of one kind, optionally of one named kind of them."""
+
+    kind: str  # the rule, e.g. max_bbq_bias
+    items: str  # what it reads, e.g. "BBQ items"
+    item: str  # one of them, e.g. "BBQ item"
+    field: str  # the rule's option naming the kind, e.g. category
+    label: str  # that option in words, e.g. "category"
+    plural: str  # e.g. "categories"
+    importer: str  # the `tunegate import` command, e.g. bbq
+
+
+_ITEM_RULES = (
+    _ItemRule("max_bbq_bias", "BBQ items", "BBQ item", "category", "category", "categories", "bbq"),
+    _ItemRule(
+        "max_stereotype_rate",
+        "CrowS-Pairs pairs",
+        "pair",
+        "bias_type",
+        "bias type",
+        "bias types",
+        "crows-pairs",
+    ),
+)
+
+
+def _check_item_rules(
+    spec: SuiteSpec, rule: _ItemRule, known: list[str], doc: YamlDocument
+) -> None:
+    for written, here in _rule_paths(spec, rule.kind):
+        if not known:
             raise SuiteError(
                 doc.locate(here),
-                "max_stereotype_rate reads CrowS-Pairs pairs and this suite has none; import "
-                "some with `tunegate import crows-pairs FILE --out SUITE` (docs/bias.md)",
+                f"{rule.kind} reads {rule.items} and this suite has none; import some with "
+                f"`tunegate import {rule.importer} FILE --out SUITE` (docs/bias.md)",
             )
-        if rule.bias_type is not None and rule.bias_type not in pair_types:
+        value = getattr(written, rule.field)
+        if value is not None and value not in known:
             raise SuiteError(
-                doc.locate((*here, "bias_type")),
-                f"no pair has the bias type '{rule.bias_type}'"
-                f"{did_you_mean(rule.bias_type, pair_types)}; bias types here: "
-                f"{', '.join(pair_types)}",
+                doc.locate((*here, rule.field)),
+                f"no {rule.item} has the {rule.label} '{value}'{did_you_mean(value, known)}; "
+                f"{rule.plural} here: {', '.join(known)}",
             )
 
 
