@@ -209,7 +209,16 @@ class NoBiasIncreaseRule(BiasRuleScope):
     )
 
 
-class MaxBbqBiasRule(_Strict):
+class _FractionMax(_Strict):
+    """A rule whose `max` is a fraction of 1: 10 (for 0.1) gets the fix in its message."""
+
+    @field_validator("max", mode="before", check_fields=False)
+    @classmethod
+    def _max_fraction(cls, value: Any) -> Any:
+        return _fraction_hint(value, "max")
+
+
+class MaxBbqBiasRule(_FractionMax):
     """The candidate's BBQ bias score stays within [-max, max] (per category and condition)."""
 
     max: float = Field(ge=0, le=1, description="Largest absolute bias score (a fraction).")
@@ -219,13 +228,8 @@ class MaxBbqBiasRule(_Strict):
     )
     confidence: Confidence = Field(0.95, description="Level of the interval the rule reads.")
 
-    @field_validator("max", mode="before")
-    @classmethod
-    def _max_fraction(cls, value: Any) -> Any:
-        return _fraction_hint(value, "max")
 
-
-class MaxStereotypeRateRule(_Strict):
+class MaxStereotypeRateRule(_FractionMax):
     """The candidate's CrowS-Pairs stereotype rate stays at or under `max` (0.5 is the
     unbiased ideal)."""
 
@@ -236,11 +240,6 @@ class MaxStereotypeRateRule(_Strict):
         None, description="Only pairs of this bias type; default: every pair (the 'all' rate)."
     )
     confidence: Confidence = Field(0.95, description="Level of the Wilson interval it reads.")
-
-    @field_validator("max", mode="before")
-    @classmethod
-    def _max_fraction(cls, value: Any) -> Any:
-        return _fraction_hint(value, "max")
 
 
 class GateSpec(_Strict):
