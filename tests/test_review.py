@@ -427,7 +427,12 @@ def test_a_wrong_header_is_refused(
     write(tmp_path / "r.csv", "name,score\nann,1\n")
     err = refused(capsys, "r.csv")
     assert "r.csv:1: not a tunegate review file: it has no column suite, case_id" in err
+    assert "(its header reads 'name,score'; a review file's is priority,reason,suite," in err
     assert "tunegate review export --out FILE" in err
+    # The file's own header is shown cut short and inert.
+    write(tmp_path / "r.csv", "\x1b[31mred," + "x" * 500 + "\nann,1\n")
+    err = refused(capsys, "r.csv")
+    assert "\x1b" not in err and "\\x1b[31mred," in err and "x" * 200 not in err
 
 
 def test_a_huge_cell_is_refused_at_its_line(

@@ -37,7 +37,7 @@ from ..metrics import get_metric, value_range
 from ..metrics.base import DEFAULT_VALUE_RANGE
 from ..paths import display_path
 from ..results import Results, load_results
-from ..safe_text import one_line
+from ..safe_text import one_line, shorten
 from .export import COLUMNS, review_rows, safe_cell
 
 __all__ = [
@@ -235,16 +235,17 @@ def _columns(header: Sequence[str], where: str) -> dict[str, int]:
     names = [h.strip().lstrip("\ufeff").strip() for h in header]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        return _bad_header(where, f"it has no column {', '.join(missing)}")
+        return _bad_header(where, f"it has no column {', '.join(missing)}", names)
     twice = sorted({c for c in REQUIRED if names.count(c) > 1})
     if twice:
-        return _bad_header(where, f"the column {', '.join(twice)} appears twice")
+        return _bad_header(where, f"the column {', '.join(twice)} appears twice", names)
     return {name: names.index(name) for name in REQUIRED}
 
 
-def _bad_header(where: str, why: str) -> NoReturn:
+def _bad_header(where: str, why: str, found: Sequence[str]) -> NoReturn:
     raise InputError(
-        f"{where}:1: not a tunegate review file: {why} (its header is "
+        f"{where}:1: not a tunegate review file: {why} (its header reads "
+        f"{one_line(shorten(','.join(found), 120))!r}; a review file's is "
         f"{','.join(COLUMNS)}); {_EXPORT}"
     )
 
