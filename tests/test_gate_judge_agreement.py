@@ -368,8 +368,8 @@ def test_stale_ratings_are_counted_and_said() -> None:
     assert found.n == 40 and found.stale == 40 and found.gating
     line = agreement_line(found)
     assert line.endswith(
-        "; 40 rated output(s) left out: they changed since they were rated (rate the new "
-        "outputs: tunegate review export)"
+        "; 40 rated output(s) left out: they or their prompt changed since they were rated "
+        "(rate the new outputs: tunegate review export)"
     )
     # Every rating stale: no output counts, and the gate says why.
     (gone,) = judge_agreement(records, _ratings(records, sha_of="old: "), [suite(gate)])
@@ -380,7 +380,8 @@ def test_stale_ratings_are_counted_and_said() -> None:
     row = evaluate(gate, [gone]).rows[0]
     assert row.detail.startswith(
         "reports only (no human ratings of the judged check 'judged' match this run's outputs; "
-        "80 rated output(s) left out: they changed since they were rated), does not gate"
+        "80 rated output(s) left out: they or their prompt changed since they were rated), "
+        "does not gate"
     )
     # A rating of the current text alongside an old one counts; the old one is not stale.
     (both,) = judge_agreement(records, _ratings(records) + ratings, [suite(gate)])

@@ -232,6 +232,35 @@ def test_export_then_import_round_trip_and_agreement(
         assert len(store.ratings()) == 5
 
 
+def test_a_rating_of_the_same_output_to_another_prompt_does_not_count(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A judged refusal check is a verdict on the output *as an answer to its prompt*: the
+    # same words answering another question are another thing to rate.
+    write_csv(project / "rated.csv", rate(export(project, capsys)))
+    assert main(["review", "import", "rated.csv", "--rater", "ann"]) == 0
+    capsys.readouterr()
+    suite = project / "suites" / "s.yaml"
+    text = suite.read_text(encoding="utf-8")
+    edited = text.replace("two plus two?", "two plus two, please?").replace(
+        "your day.", "your day, please."
+    )
+    suite.write_text(edited, encoding="utf-8")
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    results = latest_results(project)
+    outputs = {(r.case_id, r.role): r.output for r in results.records}
+    assert outputs[("shy", "candidate")] == "That is not something I share."  # as rated
+    stale = {a.check: (a.n, a.stale) for a in results.agreement}
+    assert stale == {"judge_refusal": (0, 4), "pairwise": (0, 1)}
+    assert "4 rated output(s) left out: they or their prompt changed since they were rated" in out
+    # Back to the rated prompts, the ratings count again.
+    suite.write_text(text, encoding="utf-8")
+    assert main(["run"]) == 0
+    again = {a.check: (a.n, a.stale) for a in latest_results(project).agreement}
+    assert again == {"judge_refusal": (4, 0), "pairwise": (1, 0)}
+
+
 def test_a_rating_of_an_output_that_changed_does_not_count(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -247,12 +276,13 @@ def test_a_rating_of_an_output_that_changed_does_not_count(
     assert stale == {"judge_refusal": 2, "pairwise": 1}
     assert (
         "agreement s/judge_refusal with people on 2 output(s): 50% agree" in out
-        and "; 2 rated output(s) left out: they changed since they were rated" in out
+        and "; 2 rated output(s) left out: they or their prompt changed since they were rated"
+        in out
     )
     assert (
         "agreement s/pairwise: no human ratings match this run's outputs; reports only, does "
         "not gate: min_judge_agreement needs at least 30 rated outputs; 1 rated output(s) left "
-        "out: they changed since they were rated" in out
+        "out: they or their prompt changed since they were rated" in out
     )
     with Store(project / "reports" / "tunegate.db") as store:
         ratings = store.ratings()

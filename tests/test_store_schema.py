@@ -95,11 +95,28 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
         assert runs["r-killed"].status == "abandoned"
         assert store.claim("k2").state.value == "mine"  # the claims table exists
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         assert db.execute("SELECT COUNT(*) FROM judgments").fetchone()[0] == 0
+        columns = [row[1] for row in db.execute("PRAGMA table_info(human_ratings)")]
     db.close()
+    # Schema 5 keeps what a rating was judged against; a fresh store has the same columns.
+    with Store(tmp_path / "fresh.db"), sqlite3.connect(tmp_path / "fresh.db") as fresh:
+        assert [row[1] for row in fresh.execute("PRAGMA table_info(human_ratings)")] == columns
+    fresh.close()
+    assert columns[-1] == "input_sha"
+    rating = {"suite": "s", "case_id": "a", "role": "candidate", "sample": 0, "check": "c"}
     with Store(path) as again:  # a migrated store opens as it is
         assert again.count_generations() == 1
+        again.put_ratings(
+            [
+                {**rating, "output_sha": "o", "rater": "ann", "rating": "{}"},
+                {**rating, "output_sha": "o", "rater": "bo", "rating": "{}", "input_sha": "i"},
+            ]
+        )
+        assert [(r["rater"], r["input_sha"]) for r in again.ratings()] == [
+            ("ann", None),
+            ("bo", "i"),
+        ]
 
 
 def test_a_run_on_a_version_1_store_keeps_its_cache(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "WINNERS",
     "decode_rating",
     "encode_rating",
+    "input_sha",
     "judge_agreement",
     "output_sha",
     "pair_sha",
@@ -62,6 +63,18 @@ def output_sha(text: str) -> str:
 def pair_sha(base: str, candidate: str) -> str:
     """The sha256 that names a (base, candidate) pair of outputs in a pairwise rating."""
     return output_sha(json.dumps([base, candidate], ensure_ascii=True))
+
+
+def input_sha(record: Record) -> str:
+    """The sha256 of what an output was judged against: the messages sent, the context
+    and the reference. A rating keeps it, so an edited case makes its ratings stale even
+    when the model answers the new prompt with the old text."""
+    seen = {
+        "messages": [m.model_dump(mode="json") for m in record.prompt],
+        "context": record.context,
+        "reference": record.reference,
+    }
+    return output_sha(json.dumps(seen, ensure_ascii=True, sort_keys=True))
 
 
 def encode_rating(label: str | None, score: float | None) -> str:
@@ -101,10 +114,13 @@ class _Group:
     stale: int = 0  # outputs rated only as an earlier text
 
 
-def _ratings_by_key(
-    ratings: Iterable[Mapping[str, Any]],
-) -> dict[_Key, dict[str, list[tuple[str | None, float | None]]]]:
-    found: dict[_Key, dict[str, list[tuple[str | None, float | None]]]] = {}
+# A rating's (output sha, input sha); the input's is None for ratings stored before it was.
+_Rated = tuple[str, str | None]
+_Ratings = dict[_Rated, list[tuple[str | None, float | None]]]
+
+
+def _ratings_by_key(ratings: Iterable[Mapping[str, Any]]) -> dict[_Key, _Ratings]:
+    found: dict[_Key, _Ratings] = {}
     for row in ratings:
         try:
             key = (
@@ -115,11 +131,13 @@ def _ratings_by_key(
                 str(row["check"]),
             )
             sha = str(row["output_sha"])
+            seen = row.get("input_sha")
             rating = decode_rating(row["rating"])
         except (KeyError, TypeError, ValueError):
             continue
         if rating is not None:
-            found.setdefault(key, {}).setdefault(sha, []).append(rating)
+            rated = (sha, None if seen is None else str(seen))
+            found.setdefault(key, {}).setdefault(rated, []).append(rating)
     return found
 
 
@@ -135,12 +153,13 @@ def _add(
     group: _Group,
     judge_label: str,
     judge_value: float | None,
-    by_sha: Mapping[str, Sequence[tuple[str | None, float | None]]],
+    by_sha: _Ratings,
     sha: str,
+    seen: str,
 ) -> None:
-    rated = by_sha.get(sha, [])
+    rated = [*by_sha.get((sha, seen), []), *by_sha.get((sha, None), [])]
     if by_sha and not rated:
-        group.stale += 1  # rated, but as another text: the output changed since
+        group.stale += 1  # rated, but as another text or against another prompt
         return
     human = _majority([label for label, _ in rated if label is not None])
     if human is not None:
@@ -175,16 +194,20 @@ def judge_agreement(
             if r.output is None or s.value is None:  # no output, no judge verdict
                 continue
             mine = rated.get((r.suite, r.case_id, r.role, r.sample, name), {})
-            _add(group, PASS if s.passed else FAIL, s.value, mine, output_sha(r.output))
-    outputs = {(r.suite, r.case_id, r.sample, r.role): r.output for r in records}
+            sha = output_sha(r.output)
+            _add(group, PASS if s.passed else FAIL, s.value, mine, sha, input_sha(r))
+    by_role = {(r.suite, r.case_id, r.sample, r.role): r for r in records}
     for v in pairwise:
         group = groups.setdefault((v.suite, v.check), _Group())
-        base = outputs.get((v.suite, v.case_id, v.sample, "base"))
-        candidate = outputs.get((v.suite, v.case_id, v.sample, "candidate"))
+        base = by_role.get((v.suite, v.case_id, v.sample, "base"))
+        candidate = by_role.get((v.suite, v.case_id, v.sample, "candidate"))
         if v.winner is None or base is None or candidate is None:
             continue
+        if base.output is None or candidate.output is None:
+            continue
         mine = rated.get((v.suite, v.case_id, PAIR_ROLE, v.sample, v.check), {})
-        _add(group, v.winner, None, mine, pair_sha(base, candidate))
+        sha = pair_sha(base.output, candidate.output)
+        _add(group, v.winner, None, mine, sha, input_sha(base))
     minimum = {s.name: s.gate.merged_over(defaults).min_judge_agreement for s in suites}
     order = {s.name: i for i, s in enumerate(suites)}
     keys = sorted(groups, key=lambda k: order.get(k[0], len(order)))  # stable within a suite

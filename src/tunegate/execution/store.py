@@ -49,7 +49,7 @@ __all__ = [
 
 log = logging.getLogger("tunegate")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # A claim lives this long unless its run renews it (every third of it); a run killed
 # with SIGKILL frees its keys for other runs within one lease.
@@ -66,7 +66,7 @@ _JUDGMENTS = """CREATE TABLE IF NOT EXISTS judgments (
         verdict_json TEXT NOT NULL,
         created_at REAL NOT NULL
     )"""
-_RATINGS = """CREATE TABLE IF NOT EXISTS human_ratings (
+_RATINGS_V4 = """CREATE TABLE IF NOT EXISTS human_ratings (
         suite TEXT NOT NULL,
         case_id TEXT NOT NULL,
         role TEXT NOT NULL,
@@ -78,6 +78,13 @@ _RATINGS = """CREATE TABLE IF NOT EXISTS human_ratings (
         imported_at REAL NOT NULL,
         PRIMARY KEY (suite, case_id, role, sample, check_name, rater)
     )"""
+# What the rater judged the output against (messages, context, reference): a rating of
+# the same output to another prompt is stale.
+# Null for ratings imported before schema 5 (matched on the output alone).
+_RATINGS_INPUT = "ALTER TABLE human_ratings ADD COLUMN input_sha TEXT"
+_RATINGS = _RATINGS_V4.replace(
+    "imported_at REAL NOT NULL,", "imported_at REAL NOT NULL,\n        input_sha TEXT,"
+)
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS generations (
@@ -153,7 +160,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN total_cases INTEGER",
         "ALTER TABLE runs ADD COLUMN verdict TEXT",
     ),
-    3: (_JUDGMENTS, _RATINGS),
+    3: (_JUDGMENTS, _RATINGS_V4),
+    4: (_RATINGS_INPUT,),
 }
 
 # Advice for a store that is damaged, and only then: a store that cannot be opened (a
@@ -567,13 +575,17 @@ class Store:
                 r["rater"],
                 str(r["rating"]),
                 time.time(),
+                r.get("input_sha"),
             )
             for r in rows
         ]
         try:
             with self._transaction():
                 self.db.executemany(
-                    "INSERT OR REPLACE INTO human_ratings VALUES (?,?,?,?,?,?,?,?,?)", values
+                    "INSERT OR REPLACE INTO human_ratings (suite, case_id, role, sample, "
+                    "check_name, output_sha, rater, rating, imported_at, input_sha) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    values,
                 )
         except sqlite3.DatabaseError as exc:
             raise self._write_error(exc) from None
@@ -583,13 +595,23 @@ class Store:
         """Every stored rating, oldest first."""
         try:
             rows = self.db.execute(
-                "SELECT suite, case_id, role, sample, check_name, output_sha, rater, rating"
-                " FROM human_ratings ORDER BY imported_at"
+                "SELECT suite, case_id, role, sample, check_name, output_sha, rater, rating,"
+                " input_sha FROM human_ratings ORDER BY imported_at"
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             advice = _MOVE_ASIDE if _is_damage(exc) else _UNKNOWN_ACCESS
             raise StoreError(f"cannot read the store at {self._shown}: {exc}; {advice}") from None
-        keys = ("suite", "case_id", "role", "sample", "check", "output_sha", "rater", "rating")
+        keys = (
+            "suite",
+            "case_id",
+            "role",
+            "sample",
+            "check",
+            "output_sha",
+            "rater",
+            "rating",
+            "input_sha",
+        )
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # claims --------------------------------------------------------------------

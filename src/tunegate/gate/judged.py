@@ -83,7 +83,10 @@ def agreement_clears(agreement: Agreement | None, minimum: float | None) -> bool
 def _stale(agreement: Agreement | None) -> str:
     if agreement is None or not agreement.stale:
         return ""
-    return f"; {agreement.stale} rated output(s) left out: they changed since they were rated"
+    return (
+        f"; {agreement.stale} rated output(s) left out: they or their prompt changed since "
+        "they were rated"
+    )
 
 
 def _why_not(check: str, agreement: Agreement | None, minimum: float) -> tuple[str, str]:

@@ -97,8 +97,8 @@ def pairwise_line(s: PairwiseSummary) -> str:
 def agreement_line(a: Agreement) -> str:
     # Ratings that no longer count are said, never silently dropped from n.
     stale = (
-        f"; {a.stale} rated output(s) left out: they changed since they were rated (rate the "
-        "new outputs: tunegate review export)"
+        f"; {a.stale} rated output(s) left out: they or their prompt changed since they were "
+        "rated (rate the new outputs: tunegate review export)"
         if a.stale
         else ""
     )

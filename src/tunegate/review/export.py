@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..execution.agreement import PAIR_ROLE, output_sha, pair_sha
+from ..execution.agreement import PAIR_ROLE, input_sha, output_sha, pair_sha
 from ..execution.scoring import NO_JUDGE
 from ..metrics import get_metric
 from ..metrics.judging import is_judged
@@ -101,6 +101,8 @@ class ReviewRow:
     judge_value: float | None
     judge_passed: str  # pass / fail; the winner on pair rows; empty without a verdict
     judge_reason: str
+    # What the output was judged against (not a column: import takes it from the run).
+    input_sha: str = ""
 
     def cells(self) -> list[str]:
         """The CSV row, in COLUMNS order: numbers tunegate formats, every text made safe,
@@ -260,6 +262,7 @@ def _pair_row(v: PairwiseVerdict, base: Record, candidate: Record) -> ReviewRow 
         judge_reason=f"{orders}"
         + (f"; {reasons}" if reasons else "")
         + (f"; {v.error}" if v.error else ""),
+        input_sha=input_sha(base),
     )
 
 
@@ -296,6 +299,7 @@ def review_rows(results: Results) -> list[ReviewRow]:
                     if score.value is None
                     else ("pass" if score.passed else "fail"),
                     judge_reason=_judge_reason(score),
+                    input_sha=input_sha(record),
                 )
             )
     for v in results.pairwise:

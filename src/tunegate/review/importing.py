@@ -93,6 +93,7 @@ class _Rateable:
     sha: str
     metric: str
     scale: tuple[float, float]  # the check's value range (pair rows take no score)
+    seen: str = ""  # input_sha: what the output was judged against, kept with the rating
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def rateable_outputs(results: Results, where: str = "") -> RunOutputs:
         scale = DEFAULT_VALUE_RANGE if found is None else value_range(found)
         cell = (_as_read(row.suite), _as_read(row.case_id), row.role, row.sample)
         outputs.setdefault((*cell, _as_read(row.check)), []).append(
-            _Rateable(key, row.output_sha, metric, scale)
+            _Rateable(key, row.output_sha, metric, scale, row.input_sha)
         )
     return RunOutputs(where, outputs)
 
@@ -422,6 +423,7 @@ class _Collected:
             {
                 **dict(zip(keys, r.output.key, strict=True)),
                 "output_sha": r.output.sha,
+                "input_sha": r.output.seen or None,
                 "rater": r.rater,
                 "rating": encode_rating(r.label, r.score),
             }
