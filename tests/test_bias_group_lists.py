@@ -96,6 +96,13 @@ def test_a_list_beside_the_suite_in_groups_is_not_read_as_a_suite(
         ("groups/l.yaml", "groups: [a, b\n", "groups/l.yaml:"),
         ("groups/l.txt", "a\nb\na\n", "groups/l.txt:3: 'a' is listed twice (first at line 1)"),
         ("groups/l.txt", "a\n" + "x" * 2000 + "\n", "groups/l.txt:2: a group is over 1,000"),
+        # A control character or line separator: one group that prints as two, or not at all.
+        ("groups/l.txt", "alpha\nbe\x00ta\n", "groups/l.txt:2:3: character U+0000"),
+        ("groups/l.txt", "alpha\n\x1b[2Jbeta\n", "groups/l.txt:2:1: character U+001B"),
+        ("groups/l.txt", "alpha\nbe\u2028ta\n", "groups/l.txt:2:3: character U+2028"),
+        # Outside the suite's folder and its parent's: the groups would be sent to a model.
+        ("/etc/hostname.txt", None, "group list /etc/hostname.txt is an absolute path"),
+        ("../../outside.txt", None, "group list ../../outside.txt lies outside the project"),
     ],
 )
 def test_a_broken_group_list_is_an_error_at_its_line(
@@ -135,3 +142,19 @@ def test_a_mapping_that_is_not_a_group_list_reference(
     write(tmp_path / "c.jsonl", '{"case_id": "x", "output": "y"}\n')
     assert main(["validate"]) == 2
     assert "a variable's values are a list, or {groups: LIST}" in capsys.readouterr().err
+
+
+def test_a_list_in_the_project_beside_suites_and_a_mid_line_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path, "../groups/l.txt")
+    write(root / "groups" / "l.txt", "# who\nalpha\nbeta # keeps its hash\n")
+    assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 0
+    suite = load_suite(root / "suites" / "g.yaml")
+    assert [c.vars["group"] for c in suite.cases] == ["alpha", "beta # keeps its hash"]
+    # A symlink inside the project that points out of it is outside, too.
+    write(tmp_path.parent / f"{tmp_path.name}-secret.txt", "secret\nother\n")
+    (root / "groups" / "link.txt").symlink_to(tmp_path.parent / f"{tmp_path.name}-secret.txt")
+    write(root / "suites" / "g.yaml", SUITE.format(ref="../groups/link.txt"))
+    assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 2
+    assert "lies outside the project" in capsys.readouterr().err

@@ -8,6 +8,7 @@ the suite (a YAML list, a mapping with `groups:`, or a .txt file of one group a 
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,38 @@ def _group_list(value: dict[Any, Any], doc: YamlDocument, here: DataPath) -> lis
             f"{', '.join(named)}); a file of your "
             "own ends in .yaml, .yml or .txt",
         )
-    path = doc.path.parent / ref
+    path = _contained(doc.path, ref, where)
     if not path.is_file():
         raise SuiteError(where, f"group list {ref} not found (relative to {doc.path.name})")
     if path.suffix == ".txt":
         return _from_txt(path)
     return _checked(load_yaml(path), path)
+
+
+def _contained(suite: Path, ref: str, where: SourceLocation) -> Path:
+    """The list's path: relative, in the suite's folder or its parent's (the project, when
+    suites live in suites/). Its groups are sent to models: a suite may not name any file
+    on the machine (/home/me/.netrc.txt)."""
+    path = suite.parent / ref
+    if Path(ref).is_absolute():
+        raise SuiteError(where, f"group list {ref} is an absolute path; {_PLACES}")
+    home = suite.parent.resolve().parent
+    try:
+        inside = path.resolve().is_relative_to(home)
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL
+        inside = False
+    if not inside:
+        raise SuiteError(where, f"group list {ref} lies outside the project; {_PLACES}")
+    return path
+
+
+_PLACES = (
+    "name a .yaml or .txt file in the suite's folder or its parent's, relative to the suite "
+    "(e.g. groups/customers.yaml, or ../groups/customers.yaml from suites/)"
+)
+# A group is one line of plain text: no control characters, no line separators that
+# would make one line two (U+2028) or hide text on a terminal (ESC).
+_NOT_PLAIN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _from_yaml_text(text: str, name: Path, where: SourceLocation) -> list[str]:
@@ -96,8 +123,16 @@ def _from_txt(path: Path) -> list[str]:
     groups: list[str] = []
     seen: dict[str, int] = {}
     # A BOM (Windows editors write one) would otherwise start the first group's name.
-    for number, written in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
-        group = written.strip()
+    # Split on newlines only: str.splitlines would also split on U+2028 and \x1c.
+    for number, written in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+        group = written.removesuffix("\r").strip()
+        bad = _NOT_PLAIN.search(group)
+        if bad is not None:
+            raise SuiteError(
+                SourceLocation(path, number, written.index(bad.group()) + 1),
+                f"character U+{ord(bad.group()):04X} (a control character or line separator) "
+                "in a group; a group is one line of plain text: delete it",
+            )
         if not group or group.startswith("#"):
             continue
         _check_one(group, SourceLocation(path, number), seen, number)
