@@ -387,6 +387,30 @@ BAD_SUITES = [
         "s.yaml:5:11: cases[0].vars: each variable needs a list of values, e.g. group: [a, b]",
     ),
     (
+        "a null value of a variable",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: "{x}"
+            vars: {x: [one, null]}
+        """,
+        "s.yaml:5:21: cases[0].vars.x[1]: Input should be a valid string; it is empty (null): "
+        "write the text, or quote it: 'null'",
+    ),
+    (
+        "a nested list of values",
+        """
+        name: demo
+        cases:
+          - id: a
+            prompt: "{x}"
+            vars: {x: [[one, two]]}
+        """,
+        "s.yaml:5:16: cases[0].vars.x[0]: Input should be a valid string; write one text "
+        "here, not a list",
+    ),
+    (
         "NaN threshold",
         """
         name: demo

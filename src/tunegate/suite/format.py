@@ -555,7 +555,8 @@ class CaseSpec(_Strict):
     @field_validator("vars", mode="before")
     @classmethod
     def _vars_shape(cls, value: Any) -> Any:
-        # Numbers and booleans are fine as values; they are substituted as text.
+        # Numbers and booleans are fine as values; they are substituted as text, as YAML
+        # read them (docs/suite-format.md: quote a value to keep it as written).
         def text(v: Any) -> Any:
             if isinstance(v, bool):
                 return str(v).lower()

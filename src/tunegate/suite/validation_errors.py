@@ -269,6 +269,10 @@ def _type_hint(kind: str, given: Any) -> str:
         return "; write a number"
     if kind in _NUMBER_TYPES and isinstance(given, bool):
         return "; write a number (true and false are booleans)"
+    if kind == "string_type" and given is None:
+        return "; it is empty (null): write the text, or quote it: 'null'"
+    if kind == "string_type" and isinstance(given, (list, dict)):
+        return f"; write one text here, not a {'list' if isinstance(given, list) else 'mapping'}"
     return ""
 
 
