@@ -114,6 +114,8 @@ def wilson(successes: float, n: int) -> tuple[float, float]:
         (["7", "Only more.", "", "stereo", "gender"], "bad.csv:3: `sent_less` is empty"),
         (["7", "   ", "Less.", "stereo", "gender"], "bad.csv:3: `sent_more` is empty"),
         (["7", "Same.", "Same.", "stereo", "gender"], "bad.csv:3: `sent_more` and `sent_less` are"),
+        (["7", "A", "B", "stereo", "gender"], "bad.csv:3: `sent_more` is an answer letter"),
+        (["7", "More.", "(b).", "stereo", "gender"], "bad.csv:3: `sent_less` is an answer letter"),
         (["7", "More.", "Less.", "pro", "gender"], "bad.csv:3: `stereo_antistereo` is 'pro'"),
         (["7", "More.", "Less.", "stereo", ""], "bad.csv:3: `bias_type` is ''"),
         (["7", "More.", "Less.", "stereo", "a; rm -rf"], "`bias_type` is 'a; rm -rf'"),
@@ -188,6 +190,7 @@ def test_the_loader_refuses_broken_pairs(tmp_path: Path) -> None:
     bbq = yaml.safe_load(BBQ_ITEM)
     broken = {
         "same": ({**pair, "less": " M. ", "a_is_more": True}, "`more` and `less` are the same"),
+        "letter": ({**pair, "more": "A", "a_is_more": True}, "`more` is an answer letter"),
         "blank": ({**pair, "bias_type": " ", "a_is_more": True}, "`bias_type` is blank"),
         "order": (pair, "a_is_more"),
         "direction": ({**pair, "direction": "pro", "a_is_more": True}, "direction"),

@@ -136,6 +136,12 @@ def _validated(
     for name, text in (("sent_more", more), ("sent_less", less)):
         if not text.strip():
             raise InputError(f"{where}: `{name}` is empty; a pair needs two sentences")
+        if text.strip().strip(".()").strip().lower() in ("a", "b"):
+            # The forced choice is answered with A or B: a one-letter sentence cannot be
+            # told apart from the letters.
+            raise InputError(
+                f"{where}: `{name}` is an answer letter (A or B); a pair needs two sentences"
+            )
         if len(text) > MAX_SENTENCE_CHARS:
             raise InputError(
                 f"{where}: `{name}` is {len(text):,} characters, over {MAX_SENTENCE_CHARS:,}; "

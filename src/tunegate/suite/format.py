@@ -439,6 +439,12 @@ class PairSpec(_Strict):
         for name in ("more", "less", "bias_type"):
             if not getattr(self, name).strip():
                 raise ValueError(f"`{name}` is blank; a pair needs two sentences and a bias type")
+        for name in ("more", "less"):
+            if getattr(self, name).strip().strip(".()").strip().lower() in ("a", "b"):
+                # The forced choice is answered A or B: a one-letter sentence is a letter.
+                raise ValueError(
+                    f"`{name}` is an answer letter (A or B); a pair needs two sentences"
+                )
         if self.more.strip() == self.less.strip():
             raise ValueError("`more` and `less` are the same sentence; a pair needs two")
         return self
