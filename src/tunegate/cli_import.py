@@ -361,8 +361,8 @@ def _import_holistic_bias(args: argparse.Namespace, say: Say) -> int:
         f"Made by `tunegate import holistic-bias` from "
         f"{display_path(args.source)}; edit freely. docs/bias.md\n"
         "Use it in a suite as vars: {group: {groups: PATH}}, PATH this file's path from the\n"
-        "suite's folder. Keep a .yaml list out of the suites folder (it would be read as a\n"
-        "suite): e.g. groups/ at the project root, named as ../groups/FILE from suites/.\n"
+        "suite's folder. Keep a .yaml list in a folder named groups/ (beside the suite, or at\n"
+        "the project root as ../groups/FILE from suites/): files there are never read as suites.\n"
         + "".join(f"Left out: {line}.\n" for line in left_out)
         + "Adapted from CC BY-SA 4.0 data: share this list under the same licence."
     )
