@@ -529,6 +529,10 @@ def test_rate_rules_read_the_wilson_interval_and_the_change(
     assert change.ci is not None and change.ci[0] > 0.05 and row.status == "failed"
     assert (row.base, row.candidate) == (change.base, change.candidate)
     assert results.verdict == "failed" and not results.gate_passed
+    # summary.md shows a rate as a percentage, as it does a pass rate.
+    md = (root / "reports" / "latest" / "summary.md").read_text(encoding="utf-8")
+    row_md = next(x for x in md.splitlines() if "| max\\_stereotype\\_rate:all |" in x)
+    assert f"| pass | 90.0% | [{high[0]:.1%}, {high[1]:.1%}] |" in row_md
     # A rule at another confidence reads the Wilson interval at its own level.
     suite.write_text(text.replace("{max: 0.99}", "{max: 0.99, confidence: 0.6}"), "utf-8")
     assert main(["run"]) == 1

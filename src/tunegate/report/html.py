@@ -13,7 +13,7 @@ from ..safe_text import for_terminal
 from .bias import bias_view
 from .compare import compare_cases, error_lines, summarize_suites
 from .judging import judge_lines
-from .plots import interval_svg
+from .plots import SHARE_RULES, interval_svg
 from .verdict import verdict_of
 
 __all__ = ["render_report", "write_report"]
@@ -87,6 +87,7 @@ def render_report(results: Results) -> str:
             verdict=verdict_of(results),
             banner=_banner(results),
             interval_svg=interval_svg,
+            share_rules=SHARE_RULES,
         )
     )
 

@@ -11,7 +11,7 @@ from ..safe_text import for_markdown
 from .bias import BiasView, bias_view, terminal_name
 from .compare import compare_cases, error_lines, summarize_suites
 from .judging import judge_lines
-from .plots import interval_text
+from .plots import SHARE_RULES, interval_text
 from .verdict import gate_line, headline
 
 __all__ = ["render_summary", "write_summary"]
@@ -36,7 +36,7 @@ def _interval(g: GateResult) -> str:
     if g.ci is None:
         return "–"
     rate = g.metric == "pass_rate"
-    if g.rule == "min_pass_rate":
+    if g.rule in SHARE_RULES:
         return f"[{g.ci[0]:.1%}, {g.ci[1]:.1%}]"
     if rate:
         return f"[{g.ci[0] * 100:+.1f}, {g.ci[1] * 100:+.1f}] pts"
@@ -57,7 +57,7 @@ def _rule_rows(results: Results) -> list[str]:
         if not g.gating:
             status = "reports only"
         rate = g.metric == "pass_rate"
-        if g.rule == "min_pass_rate":
+        if g.rule in SHARE_RULES:
             value = _number(g.value, rate=True)
         elif rate and g.value is not None:
             value = f"{g.value * 100:+.1f} pts"

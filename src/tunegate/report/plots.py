@@ -14,6 +14,8 @@ from ..results import GateResult
 __all__ = ["interval_svg", "interval_text"]
 
 _COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "inconclusive": "#9a6700"}
+# Rules whose statistic is a share (shown as a percentage, with no "no difference" line).
+SHARE_RULES = ("min_pass_rate", "max_stereotype_rate")
 WIDTH, HEIGHT, PAD = 240, 26, 10
 
 
@@ -21,7 +23,7 @@ def _domain(g: GateResult) -> tuple[float, float] | None:
     if g.ci is None or g.value is None:
         return None
     points = [g.ci[0], g.ci[1], g.value]
-    if g.rule != "min_pass_rate":
+    if g.rule not in SHARE_RULES:
         points.append(0.0)  # "no difference" is part of every comparative picture
     if g.threshold is not None:
         points.append(g.threshold)
@@ -52,7 +54,7 @@ def interval_svg(g: GateResult) -> Markup:
         f"<title>{g.value:+.3f} [{g.ci[0]:+.3f}, {g.ci[1]:+.3f}]</title>",
         f'<line x1="{PAD}" x2="{WIDTH - PAD}" y1="{mid}" y2="{mid}" stroke="#d0d7de"/>',
     ]
-    if g.rule != "min_pass_rate":
+    if g.rule not in SHARE_RULES:
         parts.append(
             f'<line class="zero" x1="{x(0)}" x2="{x(0)}" y1="3" y2="{HEIGHT - 3}" '
             'stroke="#8c959f"/>'
