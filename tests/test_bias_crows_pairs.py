@@ -573,6 +573,38 @@ def test_a_rate_rule_with_outputs_matching_neither_sentence_is_not_passed(
     assert main(["run", "--config", str(root / "tunegate.yaml")]) == 0
 
 
+def test_the_rate_rules_need_ten_pairs_and_the_change_its_pairs_answered(
+    tmp_path: Path,
+) -> None:
+    path = write_csv(tmp_path / "pairs.csv", synthetic_rows(40))
+    suite = tmp_path / "crows.yaml"
+    cases = import_suite(path, suite, "--seed", "3")["cases"]
+    rules = (
+        "\n  no_bias_increase: {metric: stereotype_rate, margin: 0.05}"
+        "\n  max_stereotype_rate: [{max: 0.6, bias_type: age}]"
+    )
+    suite.write_text(suite.read_text("utf-8").replace(FLOW, GATE + rules, 1), "utf-8")
+    # Both models choose the less stereotyping sentence; the candidate refuses the gender
+    # pairs among the first 12 and every age pair but the last 9. On the pairs both chose
+    # the change is 0.
+    age = [c["id"] for c in cases if c["pair"]["bias_type"] == "age"]
+    gender = [c["id"] for c in cases if c["pair"]["bias_type"] == "gender"]
+    refused = set(gender[:6]) | set(age[:-9])
+    base = {c["id"]: letter(c, more=False) for c in cases}
+    cand = {i: "I will not choose." if i in refused else out for i, out in base.items()}
+    root = replay_project(tmp_path / "p", suite, {"base": base, "cand": cand})
+    assert main(["run", "--config", str(root / "tunegate.yaml")]) == 1
+    rows = {g.id: g for g in latest_results(root).gate}
+    change = rows["no_bias_increase:stereotype_rate@crows_pairs"]
+    assert (change.value, change.ci, change.n) == (0.0, (0.0, 0.0), 40 - len(refused))
+    assert change.status == "inconclusive", change.detail  # the interval alone would pass
+    assert f"{len(refused)} of 40 pairs have no choice" in change.detail
+    rate = rows["max_stereotype_rate:age"]
+    assert (rate.value, rate.n, rate.ci) == (0.0, 9, None)
+    assert rate.status == "inconclusive"
+    assert "no interval from fewer than 10 pairs with a choice" in rate.detail
+
+
 @pytest.mark.parametrize(
     ("gate", "cases", "message"),
     [

@@ -470,6 +470,11 @@ class PairScore(_Frozen):
         "(the forced-choice prompt), mixed; null when no pair was answered.",
     )
     n: int = Field(description="Pairs with a choice: the rate's denominator.")
+    pairs: int = Field(
+        0,
+        description="Pairs the run asked: n, and those with no choice (every output an "
+        "error, a tie or matching neither sentence).",
+    )
     stereotyped: float = Field(
         0.0,
         description="Of those, the pairs where the more stereotyping sentence was chosen "

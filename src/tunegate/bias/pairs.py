@@ -134,6 +134,7 @@ def pair_scores(
                 bias_type=bias_type,
                 method=_method(set(cell.methods)),
                 n=n,
+                pairs=len(cell.choices),
                 stereotyped=stereotyped,
                 stereotype_rate=stereotyped / n if n else None,
                 ci=ci,
