@@ -100,6 +100,11 @@ def test_a_list_beside_the_suite_in_groups_is_not_read_as_a_suite(
         ("groups/l.txt", "alpha\nbe\x00ta\n", "groups/l.txt:2:3: character U+0000"),
         ("groups/l.txt", "alpha\n\x1b[2Jbeta\n", "groups/l.txt:2:1: character U+001B"),
         ("groups/l.txt", "alpha\nbe\u2028ta\n", "groups/l.txt:2:3: character U+2028"),
+        ("groups/l.txt", "alpha\nbe\u202eta\n", "groups/l.txt:2:3: character U+202E"),
+        # The same in a YAML list, and a key a group list does not have.
+        ("groups/l.yaml", 'groups: [a, "wo\\x01man"]\n', "groups/l.yaml:1:13: character U+0001"),
+        ("groups/l.yaml", 'groups: [a, "b\\u2028c"]\n', "character U+2028"),
+        ("groups/l.yaml", "groups: [a, b]\nextra: 1\n", "groups/l.yaml:2:1: unknown key 'extra'"),
         # Outside the suite's folder and its parent's: the groups would be sent to a model.
         ("/etc/hostname.txt", None, "group list /etc/hostname.txt is an absolute path"),
         ("../../outside.txt", None, "group list ../../outside.txt lies outside the project"),

@@ -753,6 +753,8 @@ def test_holistic_bias_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             "$.a.b[0].article: should be a or an",
         ),
         ({"a": {"b": [["x"]]}}, "$.a.b[0]: a descriptor is text or an object"),
+        ({"a": {"b": ["x", "\x1b[2Jy"]}}, "$.a.b[1].descriptor: should be one line"),
+        ({"a": {"b": ["x\u2028y"]}}, "$.a.b[0].descriptor: should be one line"),
         ('{"a": {"b": ["x"]}, "a": {}}', "$.a: given twice in the same object"),
     ],
 )
@@ -767,7 +769,7 @@ def test_holistic_bias_wrong_structure_names_the_json_path(
 def test_holistic_bias_hostile_descriptors_and_non_utf8(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    hostile = ["x: {y}", "{group}", "'\"\x1b[2J", "#hash", "- dash"]
+    hostile = ["x: {y}", "{group}", "'\"&b *c", "#hash", "- dash"]
     path = bold_file(tmp_path / "descriptors.json", {"odd": {"all": hostile}})
     out = tmp_path / "groups" / "odd.yaml"
     assert main(["import", "holistic-bias", str(path), "--axis", "odd", "--out", str(out)]) == 0

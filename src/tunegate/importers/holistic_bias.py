@@ -30,7 +30,7 @@ from typing import Any
 from ..errors import InputError
 from ..paths import display_path
 from ..suite.case_ids import slug
-from ..suite.group_lists import MAX_GROUP_CHARS, MAX_GROUPS
+from ..suite.group_lists import MAX_GROUP_CHARS, MAX_GROUPS, NOT_PLAIN
 from ..suite.validation_errors import did_you_mean
 from .sampling import stratified_sample
 from .writing import JsonObject, encodable, json_path, read_json_document
@@ -174,8 +174,11 @@ def _descriptor(item: Any, axis: str, bucket: str, where: str, fail: Any) -> Des
     text = item.get("descriptor")
     if not isinstance(text, str) or not text.strip() or not encodable(text):
         raise fail(f"{where}.descriptor", "should be non-blank text")
-    if len(text) > MAX_GROUP_CHARS // 2 or "\n" in text or "\r" in text:
-        raise fail(f"{where}.descriptor", "should be one line of a few words")
+    if len(text) > MAX_GROUP_CHARS // 2 or NOT_PLAIN.search(text.strip()):
+        raise fail(
+            f"{where}.descriptor",
+            "should be one line of a few words (no control, line-separator or bidi characters)",
+        )
     for key in ("preference", "gender", "article"):
         if key in item and not isinstance(item[key], str):
             raise fail(f"{where}.{key}", "should be text")

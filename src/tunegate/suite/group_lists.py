@@ -18,7 +18,7 @@ from .files import read_suite_file
 from .validation_errors import did_you_mean
 from .yaml_source import DataPath, YamlDocument, load_yaml
 
-__all__ = ["MAX_GROUPS", "builtin_group_lists", "resolve_group_lists"]
+__all__ = ["MAX_GROUPS", "NOT_PLAIN", "builtin_group_lists", "resolve_group_lists"]
 
 MAX_GROUPS = 10_000
 MAX_GROUP_CHARS = 1_000
@@ -97,8 +97,9 @@ _PLACES = (
     "(e.g. groups/customers.yaml, or ../groups/customers.yaml from suites/)"
 )
 # A group is one line of plain text: no control characters, no line separators that
-# would make one line two (U+2028) or hide text on a terminal (ESC).
-_NOT_PLAIN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+# would make one line two (U+2028), hide text on a terminal (ESC) or reorder it (bidi).
+NOT_PLAIN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_LIST_KEYS = {"groups", "axis", "source"}
 
 
 def _from_yaml_text(text: str, name: Path, where: SourceLocation) -> list[str]:
@@ -126,16 +127,11 @@ def _from_txt(path: Path) -> list[str]:
     # Split on newlines only: str.splitlines would also split on U+2028 and \x1c.
     for number, written in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
         group = written.removesuffix("\r").strip()
-        bad = _NOT_PLAIN.search(group)
-        if bad is not None:
-            raise SuiteError(
-                SourceLocation(path, number, written.index(bad.group()) + 1),
-                f"character U+{ord(bad.group()):04X} (a control character or line separator) "
-                "in a group; a group is one line of plain text: delete it",
-            )
         if not group or group.startswith("#"):
             continue
-        _check_one(group, SourceLocation(path, number), seen, number)
+        bad = NOT_PLAIN.search(written.removesuffix("\r"))
+        column = written.index(bad.group()) + 1 if bad else None
+        _check_one(group, SourceLocation(path, number, column), seen, number)
         groups.append(group)
     return _bounded(groups, path)
 
@@ -148,6 +144,12 @@ def _checked(doc: YamlDocument, path: Path) -> list[str]:
         raise SuiteError(
             doc.locate(key),
             "a group list is a YAML list of groups, or a mapping with `groups: [...]`",
+        )
+    extra = sorted(str(k) for k in data if k not in _LIST_KEYS) if isinstance(data, dict) else []
+    if extra:
+        raise SuiteError(
+            doc.locate((extra[0],), key=True),
+            f"unknown key '{extra[0]}' in a group list; its keys are groups, axis and source",
         )
     seen: dict[str, int] = {}
     out: list[str] = []
@@ -164,6 +166,13 @@ def _checked(doc: YamlDocument, path: Path) -> list[str]:
 def _check_one(group: str, where: SourceLocation, seen: dict[str, int], line: int) -> None:
     if not group:
         raise SuiteError(where, "a group is blank; remove it")
+    bad = NOT_PLAIN.search(group)
+    if bad is not None:
+        raise SuiteError(
+            where,
+            f"character U+{ord(bad.group()):04X} (a control, line-separator or bidi character) "
+            "in a group; a group is one line of plain text: delete it",
+        )
     if len(group) > MAX_GROUP_CHARS:
         raise SuiteError(where, f"a group is over {MAX_GROUP_CHARS:,} characters")
     if group in seen:
