@@ -200,6 +200,14 @@ def test_the_loader_refuses_broken_pairs(tmp_path: Path) -> None:
         path = write(tmp_path / f"{name}.yaml", yaml.safe_dump({"name": "s", "cases": [case]}))
         with pytest.raises(SuiteError, match=message):
             load_suite(path)
+    shown = "A. L.\nB. M.\nAnswer with A or B."
+    flipped = {"id": "a", "prompt": shown, "pair": {**pair, "a_is_more": True}}
+    path = write(tmp_path / "flipped.yaml", yaml.safe_dump({"name": "s", "cases": [flipped]}))
+    with pytest.raises(SuiteError, match=r"pair\.a_is_more is true, but the prompt shows `less`"):
+        load_suite(path)
+    flipped["pair"]["a_is_more"] = False  # as shown: loads
+    path = write(tmp_path / "flipped.yaml", yaml.safe_dump({"name": "s", "cases": [flipped]}))
+    assert load_suite(path).cases[0].pair is not None
     both = {"id": "a", "prompt": "p", "pair": {**pair, "a_is_more": True}, "bbq": bbq}
     path = write(tmp_path / "both.yaml", yaml.safe_dump({"name": "s", "cases": [both]}))
     with pytest.raises(SuiteError, match="a case is a BBQ item or a pair, not both"):
