@@ -261,6 +261,51 @@ def test_a_rating_of_the_same_output_to_another_prompt_does_not_count(
     assert again == {"judge_refusal": (4, 0), "pairwise": (1, 0)}
 
 
+def test_a_file_exported_before_the_case_was_edited_is_refused(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rated in a spreadsheet while the suite was edited and run again: the output is the
+    # same, the question is not, and the file's input_sha says so.
+    rows = rate(export(project, capsys))
+    assert all(len(r["input_sha"]) == 64 for r in rows)
+    write_csv(project / "rated.csv", rows)
+    suite = project / "suites" / "s.yaml"
+    text = suite.read_text(encoding="utf-8")
+    suite.write_text(text.replace("your day.", "your day, please."), encoding="utf-8")
+    assert main(["run"]) == 0
+    capsys.readouterr()
+    err = refused(capsys, "rated.csv", "--rater", "ann")
+    assert "the case or the check changed since this file was exported" in err
+    with Store(project / "reports" / "tunegate.db") as store:
+        assert store.ratings() == []  # nothing of the file is imported
+    # A file exported before tunegate wrote input_sha rates on the output alone.
+    write_csv(project / "old.csv", rows, tuple(c for c in COLUMNS if c != "input_sha"))
+    assert main(["review", "import", "old.csv", "--rater", "ann"]) == 0
+
+
+def test_a_rating_of_a_check_whose_arguments_changed_does_not_count(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # negate flips what a "pass" means: the old labels rate another question.
+    write_csv(project / "rated.csv", rate(export(project, capsys)))
+    assert main(["review", "import", "rated.csv", "--rater", "ann"]) == 0
+    suite = project / "suites" / "s.yaml"
+    text = suite.read_text(encoding="utf-8")
+    flipped = text.replace(
+        "{metric: judge_refusal, args: {negate: true}}", "{metric: judge_refusal}"
+    )
+    suite.write_text(flipped, encoding="utf-8")
+    assert main(["run"]) == 0
+    found = {a.check: (a.n, a.stale) for a in latest_results(project).agreement}
+    assert found["judge_refusal"] == (0, 4) and found["pairwise"] == (1, 0)
+    # The pairwise check's criteria are part of its question too.
+    asked = flipped.replace("{metric: pairwise}", "{metric: pairwise, args: {criteria: Shorter?}}")
+    suite.write_text(asked, encoding="utf-8")
+    assert main(["run"]) == 0
+    found = {a.check: (a.n, a.stale) for a in latest_results(project).agreement}
+    assert found["pairwise"] == (0, 1)
+
+
 def test_a_rating_of_an_output_that_changed_does_not_count(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

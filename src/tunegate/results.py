@@ -70,6 +70,11 @@ class CheckScore(_Frozen):
     report_only: bool = Field(
         False, description="Shown only: not part of the record's pass/fail or the pass rate."
     )
+    check_sha: str | None = Field(
+        None,
+        description="A judged check's definition (metric and arguments) as a sha256: a human "
+        "rating of an earlier definition no longer counts. Null for other checks.",
+    )
 
     @property
     def gating(self) -> bool:
@@ -306,6 +311,9 @@ class PairwiseVerdict(_Frozen):
     error: str | None = None
     base_chars: int
     candidate_chars: int
+    check_sha: str | None = Field(
+        None, description="The pairwise check's definition (its criteria) as a sha256."
+    )
 
 
 class PairwiseSummary(_Frozen):

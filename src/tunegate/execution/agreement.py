@@ -65,14 +65,16 @@ def pair_sha(base: str, candidate: str) -> str:
     return output_sha(json.dumps([base, candidate], ensure_ascii=True))
 
 
-def input_sha(record: Record) -> str:
-    """The sha256 of what an output was judged against: the messages sent, the context
-    and the reference. A rating keeps it, so an edited case makes its ratings stale even
-    when the model answers the new prompt with the old text."""
+def input_sha(record: Record, check: str | None = None) -> str:
+    """The sha256 of what an output was judged against: the messages sent, the context,
+    the reference and the check's definition (`check_sha`: its metric and arguments). A
+    rating keeps it, so an edited case or check makes its ratings stale even when the
+    model answers with the old text."""
     seen = {
         "messages": [m.model_dump(mode="json") for m in record.prompt],
         "context": record.context,
         "reference": record.reference,
+        "check": check,
     }
     return output_sha(json.dumps(seen, ensure_ascii=True, sort_keys=True))
 
@@ -195,7 +197,8 @@ def judge_agreement(
                 continue
             mine = rated.get((r.suite, r.case_id, r.role, r.sample, name), {})
             sha = output_sha(r.output)
-            _add(group, PASS if s.passed else FAIL, s.value, mine, sha, input_sha(r))
+            seen = input_sha(r, s.check_sha)
+            _add(group, PASS if s.passed else FAIL, s.value, mine, sha, seen)
     by_role = {(r.suite, r.case_id, r.sample, r.role): r for r in records}
     for v in pairwise:
         group = groups.setdefault((v.suite, v.check), _Group())
@@ -207,7 +210,7 @@ def judge_agreement(
             continue
         mine = rated.get((v.suite, v.case_id, PAIR_ROLE, v.sample, v.check), {})
         sha = pair_sha(base.output, candidate.output)
-        _add(group, v.winner, None, mine, sha, input_sha(base))
+        _add(group, v.winner, None, mine, sha, input_sha(base, v.check_sha))
     minimum = {s.name: s.gate.merged_over(defaults).min_judge_agreement for s in suites}
     order = {s.name: i for i, s in enumerate(suites)}
     keys = sorted(groups, key=lambda k: order.get(k[0], len(order)))  # stable within a suite

@@ -23,7 +23,7 @@ from ..stats import z_for
 from ..stats.intervals import wilson_at
 from ..suite import Case
 from .judge import JudgeRunner
-from .scoring import NO_JUDGE, is_pairwise
+from .scoring import NO_JUDGE, check_sha, is_pairwise
 
 __all__ = ["judge_pairs", "summarize_pairs"]
 
@@ -64,6 +64,7 @@ async def _judge_pair(
             check=check.name,
             base_chars=len(base.output or ""),
             candidate_chars=len(cand.output or ""),
+            check_sha=check_sha(check),
             **fields,
         )
 

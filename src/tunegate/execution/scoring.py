@@ -11,6 +11,7 @@ from ..metrics.judging import JudgeError, is_judged
 from ..results import CheckScore
 from ..safe_text import clean_text, shorten
 from ..suite import Case, ResolvedCheck
+from .store import content_key
 
 if TYPE_CHECKING:
     from .judge import JudgeRunner
@@ -25,6 +26,13 @@ __all__ = [
 ]
 
 NO_JUDGE = "skipped: no judge configured"
+
+
+def check_sha(check: ResolvedCheck) -> str:
+    """The sha256 of what a judged check asks (metric and arguments): a person's rating of
+    its verdicts answers that question, and no longer counts once it changes."""
+    args = check.args.model_dump(mode="json") if hasattr(check.args, "model_dump") else check.args
+    return content_key({"metric": check.metric, "args": args})
 
 
 def is_pairwise(metric: Any) -> bool:
@@ -84,6 +92,7 @@ async def score_output(
             threshold=check.threshold,
             weight=check.weight,
             report_only=check.report_only,
+            check_sha=check_sha(check) if is_judged(metric) else None,
             # A judge's reason is worth reading either way; other metrics explain failures.
             reason=(clean_text(result.reason) or None if is_judged(metric) or not passed else None),
         )

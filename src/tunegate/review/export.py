@@ -62,6 +62,7 @@ COLUMNS = (
     "sample",
     "check",
     "output_sha",
+    "input_sha",
     "prompt",
     "output",
     "other_output",
@@ -101,7 +102,8 @@ class ReviewRow:
     judge_value: float | None
     judge_passed: str  # pass / fail; the winner on pair rows; empty without a verdict
     judge_reason: str
-    # What the output was judged against (not a column: import takes it from the run).
+    # What the output was judged against (prompt, context, reference, the check's arguments):
+    # import refuses a row whose case or check has changed in the run since.
     input_sha: str = ""
 
     def cells(self) -> list[str]:
@@ -109,7 +111,14 @@ class ReviewRow:
         the rating columns empty."""
         value = "" if self.judge_value is None else format(self.judge_value, ".6g")
         texts = (self.reason, self.suite, self.case_id, self.role)
-        more = (self.check, self.output_sha, self.prompt, self.output, self.other_output)
+        more = (
+            self.check,
+            self.output_sha,
+            self.input_sha,
+            self.prompt,
+            self.output,
+            self.other_output,
+        )
         return [
             str(self.priority),
             *map(safe_cell, texts),
@@ -262,7 +271,7 @@ def _pair_row(v: PairwiseVerdict, base: Record, candidate: Record) -> ReviewRow 
         judge_reason=f"{orders}"
         + (f"; {reasons}" if reasons else "")
         + (f"; {v.error}" if v.error else ""),
-        input_sha=input_sha(base),
+        input_sha=input_sha(base, v.check_sha),
     )
 
 
@@ -299,7 +308,7 @@ def review_rows(results: Results) -> list[ReviewRow]:
                     if score.value is None
                     else ("pass" if score.passed else "fail"),
                     judge_reason=_judge_reason(score),
-                    input_sha=input_sha(record),
+                    input_sha=input_sha(record, score.check_sha),
                 )
             )
     for v in results.pairwise:

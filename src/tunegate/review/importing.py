@@ -65,6 +65,8 @@ REQUIRED = (
     "human_score",
     "rater",
 )
+# Read when present: files exported before tunegate wrote it rate on the output alone.
+OPTIONAL = ("input_sha",)
 MAX_RATER = 200
 # The longest row (all its lines) read: the export writes at most 14 cells of about
 # 32,000 characters, so a longer row is not one it wrote, and reading on would hold it all.
@@ -237,10 +239,10 @@ def _columns(header: Sequence[str], where: str) -> dict[str, int]:
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         return _bad_header(where, f"it has no column {', '.join(missing)}", names)
-    twice = sorted({c for c in REQUIRED if names.count(c) > 1})
+    twice = sorted({c for c in (*REQUIRED, *OPTIONAL) if names.count(c) > 1})
     if twice:
         return _bad_header(where, f"the column {', '.join(twice)} appears twice", names)
-    return {name: names.index(name) for name in REQUIRED}
+    return {name: names.index(name) for name in (*REQUIRED, *OPTIONAL) if name in names}
 
 
 def _bad_header(where: str, why: str, found: Sequence[str]) -> NoReturn:
@@ -374,6 +376,19 @@ def _rated_output(identity: dict[str, Any], run: RunOutputs, at: str) -> _Rateab
     )
 
 
+def _same_question(cell: str, output: _Rateable, run: RunOutputs, at: str) -> None:
+    """The row rates the output as the export showed it: the run's case and check must be
+    what they were (the output alone may be unchanged under an edited prompt)."""
+    written = _unguard(cell.strip()).strip().lower()
+    if written and output.seen and written != output.seen:
+        of_run = f"the run {run.where}" if run.where else "the run"
+        raise InputError(
+            f"{at}: the case or the check changed since this file was exported (its prompt, "
+            f"context, reference or the check's arguments differ in {of_run}), so the "
+            f"rating is of the old one; {_EXPORT}"
+        )
+
+
 @dataclass(frozen=True)
 class _Rated:
     output: _Rateable
@@ -470,6 +485,7 @@ def read_ratings(path: Path, run: RunOutputs, rater: str | None = None) -> Ratin
                 score = _score(row["human_score"], identity["role"], at)
                 who = _rater(row["rater"], rater, at)
                 output = _rated_output(identity, run, at)
+                _same_question(row.get("input_sha", ""), output, run, at)
                 if score is not None:
                     _in_scale(score, output, row["human_score"], at)
                 collected.add(_Rated(output, who, label, score, rows.line), at)
