@@ -58,7 +58,13 @@ from .execution import EvaluationOutcome, EvaluationRequest, evaluate
 from .execution.evaluation import project_coverage
 from .gate import bias_rule_ids, effective_gate, rule_ids, rule_specs
 from .gate.pairing import judged_only_and_skipped
-from .interrupts import restore, stop_reason, terminate_as_interrupt
+from .interrupts import (
+    Handlers,
+    ignore_interrupts,
+    restore,
+    stop_reason,
+    terminate_as_interrupt,
+)
 from .paths import display_path
 from .report import (
     CaseComparison,
@@ -84,6 +90,7 @@ _suite_names_key = pytest.StashKey[dict[str, Path]]()
 _watch_key = pytest.StashKey["_CollectionWatch"]()
 # Why nothing was generated although items were selected (collection errors).
 _blocked_key = pytest.StashKey[str]()
+_signals_key = pytest.StashKey[Handlers | None]()
 
 # Outputs longer than this are cut in a case's failure story (the report has them whole).
 _OUTPUT_LINES = 20
@@ -352,6 +359,11 @@ def pytest_configure(config: pytest.Config) -> None:
     watch = _CollectionWatch()
     config.stash[_watch_key] = watch
     config.pluginmanager.register(watch, "tunegate-collection-watch")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _signals_key in config.stash:
+        restore(config.stash[_signals_key])
 
 
 # -- after collection: is every suite there? ---------------------------------------------
@@ -749,9 +761,13 @@ def _run_evaluation(session: pytest.Session, items: list[_TunegateItem]) -> None
             _state(config).notes.append(
                 f"tunegate: {stop_reason()}; completed generations are kept in the store"
             )
+            # The run is stopped and marked: a second signal while pytest winds down would
+            # only kill it mid-summary (143) or raise inside another plugin. Restored when
+            # pytest unconfigures, for in-process callers.
+            ignore_interrupts()
+            config.stash[_signals_key] = handlers
             raise
-        finally:
-            restore(handlers)
+        restore(handlers)
     except TunegateError as exc:
         _stop(session, _Stop([f"tunegate: error: {exc}"], exc.exit_code))
     config.stash[_outcome_key] = outcome
