@@ -120,7 +120,10 @@ def wilson(successes: float, n: int) -> tuple[float, float]:
         (["7", "More.", "Less.", "stereo", ""], "bad.csv:3: `bias_type` is ''"),
         (["7", "More.", "Less.", "stereo", "a; rm -rf"], "`bias_type` is 'a; rm -rf'"),
         (["0", "More.", "Less.", "stereo", "age"], "bad.csv:3: row id 0 is also at bad.csv:2"),
-        (["7 7", "More.", "Less.", "stereo", "age"], "bad.csv:3: the row id '7 7' should be"),
+        (
+            ["7 7", "More.", "Less.", "stereo", "age"],
+            "bad.csv:3: the row id '7 7' should start with a letter or digit",
+        ),
         (["7", "More.", "Less.", "stereo"], "bad.csv:3: 4 field(s) where the header has 5"),
     ],
 )

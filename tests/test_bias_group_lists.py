@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tunegate.cli import main
+from tunegate.errors import SuiteError
 from tunegate.suite import load_suite
 from tunegate.suite.group_lists import builtin_group_lists
 
@@ -163,3 +165,23 @@ def test_a_list_in_the_project_beside_suites_and_a_mid_line_hash(
     write(root / "suites" / "g.yaml", SUITE.format(ref="../groups/link.txt"))
     assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 2
     assert "lies outside the project" in capsys.readouterr().err
+
+
+def test_a_fifo_or_folder_is_not_a_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = project(tmp_path, "groups/l.txt")
+    (root / "suites" / "groups" / "l.txt").mkdir(parents=True)
+    assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 2
+    assert "group list groups/l.txt is not a regular file" in capsys.readouterr().err
+    project(tmp_path, "groups/f.txt")
+    os.mkfifo(root / "suites" / "groups" / "f.txt")
+    assert main(["validate", "--config", str(root / "tunegate.yaml")]) == 2
+    assert "group list groups/f.txt is not a regular file" in capsys.readouterr().err
+
+
+def test_an_empty_list_of_bias_rules_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "s.yaml",
+        "name: s\ngate: {max_stereotype_rate: []}\ncases: [{id: a, prompt: p}]\n",
+    )
+    with pytest.raises(SuiteError, match="an empty list of rules gates nothing"):
+        load_suite(path)

@@ -130,7 +130,8 @@ def _validated(
     row_id = row[id_column].strip() if id_column is not None else str(position)
     if not _ID.fullmatch(row_id):
         raise InputError(
-            f"{where}: the row id {row_id!r} should be letters, digits, '.', '_' or '-'"
+            f"{where}: the row id {row_id!r} should start with a letter or digit, then letters, "
+            "digits, '.', '_' or '-'"
         )
     more, less = row[column["sent_more"]], row[column["sent_less"]]
     for name, text in (("sent_more", more), ("sent_less", less)):

@@ -320,6 +320,16 @@ class GateSpec(_Strict):
             seen.add(scope)
         return value
 
+    @field_validator("max_disparity", "no_bias_increase", "max_bbq_bias", "max_stereotype_rate")
+    @classmethod
+    def _bias_rules_listed(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError(
+                "an empty list of rules gates nothing; write at least one rule "
+                "(or null, to turn off the project's default rule)"
+            )
+        return value
+
     def merged_over(self, defaults: GateSpec | None) -> GateSpec:
         """This suite's rules over the project's defaults: a key the suite sets wins
         (including an explicit null, which turns a project rule off)."""

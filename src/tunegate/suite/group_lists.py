@@ -68,8 +68,12 @@ def _group_list(value: dict[Any, Any], doc: YamlDocument, here: DataPath) -> lis
             "own ends in .yaml, .yml or .txt",
         )
     path = _contained(doc.path, ref, where)
-    if not path.is_file():
+    if not path.exists():
         raise SuiteError(where, f"group list {ref} not found (relative to {doc.path.name})")
+    if not path.is_file():
+        raise SuiteError(
+            where, f"group list {ref} is not a regular file; name a .yaml or .txt file"
+        )
     if path.suffix == ".txt":
         return _from_txt(path)
     return _checked(load_yaml(path), path)
