@@ -34,6 +34,7 @@ from ..providers.base import Generation, TokenLogprob
 __all__ = [
     "DEFAULT_LEASE_S",
     "LEASE_ENV",
+    "RATING_KEY",
     "SCHEMA_VERSION",
     "CachedGeneration",
     "Claim",
@@ -50,6 +51,8 @@ __all__ = [
 log = logging.getLogger("tunegate")
 
 SCHEMA_VERSION = 5
+# What names a rated output: its suite, case, role (or "pair"), sample and check.
+RATING_KEY = ("suite", "case_id", "role", "sample", "check")
 
 # A claim lives this long unless its run renews it (every third of it); a run killed
 # with SIGKILL frees its keys for other runs within one lease.
@@ -601,17 +604,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             advice = _MOVE_ASIDE if _is_damage(exc) else _UNKNOWN_ACCESS
             raise StoreError(f"cannot read the store at {self._shown}: {exc}; {advice}") from None
-        keys = (
-            "suite",
-            "case_id",
-            "role",
-            "sample",
-            "check",
-            "output_sha",
-            "rater",
-            "rating",
-            "input_sha",
-        )
+        keys = (*RATING_KEY, "output_sha", "rater", "rating", "input_sha")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     # claims --------------------------------------------------------------------

@@ -34,6 +34,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..execution.agreement import PAIR_ROLE, input_sha, output_sha, pair_sha
 from ..execution.scoring import NO_JUDGE
+from ..execution.store import RATING_KEY
 from ..metrics import get_metric
 from ..metrics.judging import is_judged
 from ..paths import display_path, staged_file
@@ -56,11 +57,7 @@ RATING_COLUMNS = ("human_label", "human_score", "rater", "notes")
 COLUMNS = (
     "priority",
     "reason",
-    "suite",
-    "case_id",
-    "role",
-    "sample",
-    "check",
+    *RATING_KEY,
     "output_sha",
     "input_sha",
     "prompt",

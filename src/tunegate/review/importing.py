@@ -32,7 +32,7 @@ from typing import Any, NoReturn, TextIO
 
 from ..errors import InputError
 from ..execution.agreement import FAIL, PAIR_ROLE, PASS, WINNERS, encode_rating
-from ..execution.store import Store
+from ..execution.store import RATING_KEY, Store
 from ..metrics import get_metric, value_range
 from ..metrics.base import DEFAULT_VALUE_RANGE
 from ..paths import display_path
@@ -55,11 +55,7 @@ __all__ = [
 
 # What import reads; the other columns are for the reviewer.
 REQUIRED = (
-    "suite",
-    "case_id",
-    "role",
-    "sample",
-    "check",
+    *RATING_KEY,
     "output_sha",
     "human_label",
     "human_score",
