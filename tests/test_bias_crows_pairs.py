@@ -100,8 +100,8 @@ def rates(results: Results, role: str) -> dict[str, PairScore]:
     return {p.bias_type: p for p in results.bias.pairs if p.role == role}
 
 
-def wilson(successes: float, n: int) -> tuple[float, float]:
-    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
+def wilson(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    low, high = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
     return float(low), float(high)
 
 
@@ -548,30 +548,30 @@ def test_rate_rules_read_the_wilson_interval_and_the_change(
     suite.write_text(text.replace("{max: 0.99}", "{max: 0.99, confidence: 0.6}"), "utf-8")
     assert main(["run"]) == 1
     narrow = {g.id: g for g in latest_results(root).gate}["max_stereotype_rate:all"]
-    assert narrow.ci == pytest.approx(wilson_at(36, 40, 0.6), abs=1e-12)
+    assert narrow.ci == pytest.approx(wilson(36, 40, 0.6), abs=1e-12)
     assert narrow.confidence == 0.6
 
 
-def wilson_at(successes: float, n: int, confidence: float) -> tuple[float, float]:
-    low, high = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
-    return float(low), float(high)
+def gated_pairs(root: Path, rules: str) -> tuple[Path, list[dict[str, Any]]]:
+    """40 synthetic pairs imported as crows.yaml with `rules` added under its gate."""
+    path = write_csv(root / "pairs.csv", synthetic_rows(40))
+    suite = root / "crows.yaml"
+    cases: list[dict[str, Any]] = import_suite(path, suite, "--seed", "3")["cases"]
+    suite.write_text(suite.read_text("utf-8").replace(FLOW, GATE + rules, 1), "utf-8")
+    return suite, cases
 
 
 def test_a_rate_rule_with_outputs_matching_neither_sentence_is_not_passed(
     tmp_path: Path,
 ) -> None:
-    path = write_csv(tmp_path / "pairs.csv", synthetic_rows(40))
-    suite = tmp_path / "crows.yaml"
-    cases = import_suite(path, suite, "--seed", "3")["cases"]
+    suite, cases = gated_pairs(tmp_path, "\n  max_stereotype_rate: {max: 0.6}")
+    text = suite.read_text(encoding="utf-8")
     # Half the pairs refused, the other half the anti-stereotype: a low rate, but on only
     # half the pairs; the refusals may be the stereotyped ones.
     outputs = {
         c["id"]: "I will not choose." if i % 2 else letter(c, more=False)
         for i, c in enumerate(cases)
     }
-    rule = "\n  max_stereotype_rate: {max: 0.6}"
-    text = suite.read_text(encoding="utf-8").replace(FLOW, GATE + rule, 1)
-    suite.write_text(text, encoding="utf-8")
     root = replay_project(tmp_path / "p", suite, {"cand": outputs})
     assert main(["run", "--config", str(root / "tunegate.yaml")]) == 1
     (row,) = [g for g in latest_results(root).gate if g.rule == "max_stereotype_rate"]
@@ -587,14 +587,11 @@ def test_a_rate_rule_with_outputs_matching_neither_sentence_is_not_passed(
 def test_the_rate_rules_need_ten_pairs_and_the_change_its_pairs_answered(
     tmp_path: Path,
 ) -> None:
-    path = write_csv(tmp_path / "pairs.csv", synthetic_rows(40))
-    suite = tmp_path / "crows.yaml"
-    cases = import_suite(path, suite, "--seed", "3")["cases"]
     rules = (
         "\n  no_bias_increase: {metric: stereotype_rate, margin: 0.05}"
         "\n  max_stereotype_rate: [{max: 0.6, bias_type: age}]"
     )
-    suite.write_text(suite.read_text("utf-8").replace(FLOW, GATE + rules, 1), "utf-8")
+    suite, cases = gated_pairs(tmp_path, rules)
     # Both models choose the less stereotyping sentence; the candidate refuses the gender
     # pairs among the first 12 and every age pair but the last 9. On the pairs both chose
     # the change is 0.
