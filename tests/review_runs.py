@@ -7,7 +7,7 @@ import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tunegate.execution.agreement import output_sha, pair_sha
+from tunegate.execution.agreement import input_sha, output_sha, pair_sha
 from tunegate.results import (
     CheckScore,
     PairwiseVerdict,
@@ -119,6 +119,8 @@ def row(case: str = "math", role: str = "base", **cells: str) -> dict[str, str]:
         "sample": "0",
         "check": check,
         "output_sha": sha,
+        # The fake run's records share one question: no messages, context or reference.
+        "input_sha": input_sha(judged_record(case, "base", "")),
         "human_label": label,
         "human_score": "",
         "rater": "ann",

@@ -283,6 +283,47 @@ def test_a_file_exported_before_the_case_was_edited_is_refused(
     assert main(["review", "import", "old.csv", "--rater", "ann"]) == 0
 
 
+def test_ratings_made_without_a_judge_count_once_a_judge_answers(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rate first, judge later: skipped checks are exported too, and their ratings must
+    # match the judged run (the check's definition is the same with or without a judge).
+    config = project / "tunegate.yaml"
+    config.write_text(config.read_text().replace("judge: judge\n", ""))
+    assert main(["run"]) == 0
+    rows = export(project, capsys)
+    for r in rows:
+        r["human_label"] = "candidate" if r["role"] == "pair" else "pass"
+        r["rater"] = "ann"
+    write_csv(project / "rated.csv", rows)
+    assert main(["review", "import", "rated.csv"]) == 0
+    config.write_text(config.read_text() + "judge: judge\n")
+    assert main(["run"]) == 0
+    found = {a.check: (a.n, a.stale) for a in latest_results(project).agreement}
+    assert found["judge_refusal"] == (4, 0) and found["pairwise"] == (1, 0)
+
+
+def test_the_input_sha_column_is_checked_or_absent(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rate(export(project, capsys))
+    blank = [{**r, "input_sha": ""} for r in rows]
+    write_csv(project / "blank.csv", blank)
+    err = refused(capsys, "blank.csv", "--rater", "ann")
+    assert "input_sha '' is not the sha256 the export wrote" in err
+    # A near-miss spelling is not taken for another column: the file says what it means.
+    renamed = [{("Input_SHA" if k == "input_sha" else k): v for k, v in r.items()} for r in rows]
+    columns = tuple("Input_SHA" if c == "input_sha" else c for c in COLUMNS)
+    write_csv(project / "renamed.csv", renamed, columns)
+    err = refused(capsys, "renamed.csv", "--rater", "ann")
+    assert "the column 'Input_SHA' should be spelt 'input_sha'" in err
+    # Without the column (an older export) the ratings are stored as of the output alone.
+    write_csv(project / "old.csv", rows, tuple(c for c in COLUMNS if c != "input_sha"))
+    assert main(["review", "import", "old.csv", "--rater", "ann"]) == 0
+    with Store(project / "reports" / "tunegate.db") as store:
+        assert {r["input_sha"] for r in store.ratings()} == {None}
+
+
 def test_a_rating_of_a_check_whose_arguments_changed_does_not_count(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -102,6 +102,8 @@ async def score_output(
 def _unscored(
     check: ResolvedCheck, reason: str, *, skipped: bool = False, raw: str | None = None
 ) -> CheckScore:
+    metric = get_metric(check.metric)
+    judged = metric is not None and is_judged(metric)
     return CheckScore(
         metric=check.metric,
         value=None,
@@ -112,6 +114,8 @@ def _unscored(
         skipped=skipped,
         report_only=check.report_only,
         judge_raw=None if raw is None else clean_text(raw),
+        # Rated while skipped or failed, a judged check's rating counts once a judge answers.
+        check_sha=check_sha(check) if judged else None,
     )
 
 

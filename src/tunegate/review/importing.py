@@ -235,6 +235,11 @@ def _columns(header: Sequence[str], where: str) -> dict[str, int]:
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         return _bad_header(where, f"it has no column {', '.join(missing)}", names)
+    ours = {c.casefold(): c for c in COLUMNS}
+    near = [n for n in names if n not in COLUMNS and n.casefold().strip("_ ") in ours]
+    if near:
+        meant = ours[near[0].casefold().strip("_ ")]
+        return _bad_header(where, f"the column '{near[0]}' should be spelt '{meant}'", names)
     twice = sorted({c for c in (*REQUIRED, *OPTIONAL) if names.count(c) > 1})
     if twice:
         return _bad_header(where, f"the column {', '.join(twice)} appears twice", names)
@@ -372,17 +377,25 @@ def _rated_output(identity: dict[str, Any], run: RunOutputs, at: str) -> _Rateab
     )
 
 
-def _same_question(cell: str, output: _Rateable, run: RunOutputs, at: str) -> None:
+def _same_question(cell: str | None, output: _Rateable, run: RunOutputs, at: str) -> bool:
     """The row rates the output as the export showed it: the run's case and check must be
-    what they were (the output alone may be unchanged under an edited prompt)."""
-    written = _unguard(cell.strip()).strip().lower()
-    if written and output.seen and written != output.seen:
+    what they were (the output alone may be unchanged under an edited prompt). True when
+    the file says so; False for a file without the column (an older export)."""
+    if cell is None:
+        return False
+    written = cell.strip().lower()
+    if not _SHA.fullmatch(written):
+        raise InputError(
+            f"{at}: input_sha '{_shown(written)}' is not the sha256 the export wrote; {_KEEP_KEY}"
+        )
+    if written != output.seen:
         of_run = f"the run {run.where}" if run.where else "the run"
         raise InputError(
             f"{at}: the case or the check changed since this file was exported (its prompt, "
             f"context, reference or the check's arguments differ in {of_run}), so the "
             f"rating is of the old one; {_EXPORT}"
         )
+    return True
 
 
 @dataclass(frozen=True)
@@ -392,6 +405,9 @@ class _Rated:
     label: str | None
     score: float | None
     line: int
+    # The row's input_sha was checked against the run's: stored with the rating. A file
+    # without the column rates the output alone (stored null, matched on the output).
+    checked: bool = True
 
     def words(self) -> str:
         score = "no score" if self.score is None else f"score {self.score:g}"
@@ -434,7 +450,7 @@ class _Collected:
             {
                 **dict(zip(keys, r.output.key, strict=True)),
                 "output_sha": r.output.sha,
-                "input_sha": r.output.seen or None,
+                "input_sha": (r.output.seen or None) if r.checked else None,
                 "rater": r.rater,
                 "rating": encode_rating(r.label, r.score),
             }
@@ -481,10 +497,10 @@ def read_ratings(path: Path, run: RunOutputs, rater: str | None = None) -> Ratin
                 score = _score(row["human_score"], identity["role"], at)
                 who = _rater(row["rater"], rater, at)
                 output = _rated_output(identity, run, at)
-                _same_question(row.get("input_sha", ""), output, run, at)
+                checked = _same_question(row.get("input_sha"), output, run, at)
                 if score is not None:
                     _in_scale(score, output, row["human_score"], at)
-                collected.add(_Rated(output, who, label, score, rows.line), at)
+                collected.add(_Rated(output, who, label, score, rows.line, checked), at)
     except OSError as exc:
         raise InputError(f"{where}: cannot be read ({exc.strerror or exc})") from None
     return Ratings(collected.ratings(), skipped, collected.duplicates)
