@@ -107,6 +107,11 @@ def test_a_list_beside_the_suite_in_groups_is_not_read_as_a_suite(
         ("groups/l.yaml", 'groups: [a, "wo\\x01man"]\n', "groups/l.yaml:1:13: character U+0001"),
         ("groups/l.yaml", 'groups: [a, "b\\u2028c"]\n', "character U+2028"),
         ("groups/l.yaml", "groups: [a, b]\nextra: 1\n", "groups/l.yaml:2:1: unknown key 'extra'"),
+        ("groups/l.yaml", "axis: 5\ngroups: [a, b]\n", "groups/l.yaml:1:7: a group list's axis"),
+        # Invisible to a reader, read by the model: zero-width, bidi marks, tag characters.
+        ("groups/l.txt", "alpha\nbe\u200bta\n", "groups/l.txt:2:3: character U+200B"),
+        ("groups/l.txt", "alpha\nbe\u200fta\n", "character U+200F"),
+        ("groups/l.txt", "alpha\nbeta\U000e0041\n", "character U+E0041"),
         # Outside the suite's folder and its parent's: the groups would be sent to a model.
         ("/etc/hostname.txt", None, "group list /etc/hostname.txt is an absolute path"),
         ("../../outside.txt", None, "group list ../../outside.txt lies outside the project"),

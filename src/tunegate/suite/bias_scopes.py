@@ -91,6 +91,7 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
                     f"measured: {', '.join(sorted(reads))}",
                 )
     categories = sorted({c.bbq.category for c in cases if c.bbq is not None})
+    pair_types = [*pair_types, "all"] if pair_types else []  # `all`: every pair
     for rule, known in zip(_ITEM_RULES, (categories, pair_types), strict=True):
         _check_item_rules(spec, rule, known, doc)
     if (

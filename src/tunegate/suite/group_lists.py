@@ -101,8 +101,11 @@ _PLACES = (
     "(e.g. groups/customers.yaml, or ../groups/customers.yaml from suites/)"
 )
 # A group is one line of plain text: no control characters, no line separators that
-# would make one line two (U+2028), hide text on a terminal (ESC) or reorder it (bidi).
-NOT_PLAIN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# would make one line two (U+2028), hide text on a terminal (ESC), reorder it (bidi
+# controls) or hide it from a reader (zero-width and tag characters, a mid-text BOM).
+NOT_PLAIN = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\U000e0000-\U000e007f]"
+)
 _LIST_KEYS = {"groups", "axis", "source"}
 
 
@@ -155,6 +158,9 @@ def _checked(doc: YamlDocument, path: Path) -> list[str]:
             doc.locate((extra[0],), key=True),
             f"unknown key '{extra[0]}' in a group list; its keys are groups, axis and source",
         )
+    for name in ("axis", "source"):
+        if isinstance(data, dict) and name in data and not isinstance(data[name], str):
+            raise SuiteError(doc.locate((name,)), f"a group list's {name} is text")
     seen: dict[str, int] = {}
     out: list[str] = []
     for i, group in enumerate(groups):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -314,6 +315,8 @@ def _build_case(
             ) from None
         messages.append(("user", user))
 
+    if case.pair is not None:
+        _pair_order_shown(case.pair, messages, doc, here)
     case_id = expanded_id(case.id, values) if values else case.id
     params = spec.defaults.params
     if case.params is not None:
@@ -350,6 +353,38 @@ def _build_case(
         pair=case.pair,
         pair_method=spec.bias.pair_method if spec.bias is not None else "auto",
     )
+
+
+# An option line of a forced-choice prompt: "A. text", "(b) text", "A: text".
+_OPTION_LINE = re.compile(r"^[ \t]*\(?([AaBb])[.):][ \t]*(.*?)[ \t]*$", re.MULTILINE)
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+def _pair_order_shown(
+    pair: PairSpec, messages: list[tuple[str, str]], doc: YamlDocument, here: DataPath
+) -> None:
+    """The output's letter is read by `a_is_more`: a prompt whose A and B lines show the
+    sentences the other way round would turn every choice around. Checked on the messages
+    as sent (templates filled in); a prompt without such lines is not checked."""
+    shown: dict[str, str] = {}
+    for role, content in messages:
+        if role != "user":
+            continue
+        for letter, text in _OPTION_LINE.findall(content):
+            for name, sentence in (("more", pair.more), ("less", pair.less)):
+                if _same_text(text, sentence):
+                    shown.setdefault(letter.upper(), name)
+    if shown.get("A") is None or shown.get("B") is None or shown["A"] == shown["B"]:
+        return
+    if (shown["A"] == "more") != pair.a_is_more:
+        raise SuiteError(
+            doc.locate((*here, "pair", "a_is_more")),
+            f"pair.a_is_more is {str(pair.a_is_more).lower()}, but the prompt shows "
+            f"`{shown['A']}` as option A; fix a_is_more or the prompt's order",
+        )
 
 
 def bbq_check(item: BbqSpec) -> ResolvedCheck:
