@@ -751,8 +751,11 @@ def test_loglikelihood_on_a_target_that_cannot_score_is_an_error_before_any_call
     import_suite(path, suite)
     suite.write_text(suite.read_text().replace("pair_method: auto", "pair_method: loglikelihood"))
     root = replay_project(tmp_path / "p", suite, {"rec": {f"crows-{i}": "A" for i in range(3)}})
+    # Named at the first pair case of the suite, the first that would need a score.
+    first = load_suite(root / "suites" / "crows.yaml").cases[0]
     expected = (
-        "tunegate: error: p/suites/crows.yaml: suite 'crows' sets bias.pair_method: "
+        f"tunegate: error: p/suites/crows.yaml:{first.location.line}:{first.location.column}: "
+        "case 'crows-0' is a pair, and suite 'crows' sets bias.pair_method: "
         "loglikelihood, but target 'rec' (provider replay) cannot score text by "
         "log-likelihood: a recorded output holds no probabilities; use a llama-cpp target"
     )

@@ -174,7 +174,7 @@ def test_identical_duplicates_import_once_and_raters_may_differ(
     rows = [
         row(human_score="0.8"),
         row(human_label=" PASS ", human_score="0.80"),
-        row(rater="bob", human_label="fail"),
+        row(rater="bob", human_label="'fail"),  # the apostrophe a spreadsheet user types
     ]
     write_rows(tmp_path / "r.csv", rows)
     out = imported(capsys, "r.csv")

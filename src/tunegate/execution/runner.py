@@ -22,7 +22,6 @@ from typing import TypeVar
 
 from ..errors import ConfigError, ProviderError, StoreError, TunegateError
 from ..metrics.pair_choice import TIE
-from ..paths import display_path
 from ..providers.base import (
     Generation,
     GenerationRequest,
@@ -171,7 +170,8 @@ def cannot_score(provider: Provider, name: str) -> str:
 def pair_method_problem(case: Case, problem: str) -> str:
     """The error for a suite asking `pair_method: loglikelihood` of a target that cannot."""
     return (
-        f"{display_path(case.location.path)}: suite '{case.suite}' sets bias.pair_method: "
+        f"{case.location}: case '{case.id}' is a pair, and suite '{case.suite}' sets "
+        "bias.pair_method: "
         f"loglikelihood, but {problem} (for this suite: `bias: {{pair_method: choice}}` asks "
         "the forced-choice question instead, `auto` does so only where the target cannot "
         "score)"

@@ -255,7 +255,8 @@ def _bad_header(where: str, why: str, found: Sequence[str]) -> NoReturn:
 
 
 def _label(value: str, role: str, at: str) -> str | None:
-    label = _unguard(value.strip()).strip().lower()
+    # A spreadsheet user may type the apostrophe that keeps a cell text ('pass).
+    label = _unguard(value.strip()).strip().removeprefix("'").strip().lower()
     if not label:
         return None
     allowed = WINNERS if role == PAIR_ROLE else (PASS, FAIL)
