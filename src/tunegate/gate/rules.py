@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..bias import BiasAudit
 from ..results import Agreement, Comparison, FlakyCase, GateResult, Record, Status
@@ -81,7 +80,7 @@ def unmatched_default_rules(
         return []
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for kind in ("no_regression", "improves"):
-        for rule, here in _written(defaults, kind):
+        for rule, here in defaults.written(kind):
             if any(_applies(rule, s) for s in suites):
                 continue
             scope = [f"a check named '{rule.metric}'"] if rule.metric != PASS_RATE else []
@@ -99,14 +98,6 @@ def unmatched_default_rules(
     return problems + _unmatched_bias_rules(suites, defaults)
 
 
-def _written(gate: GateSpec, kind: str) -> list[tuple[Any, tuple[str | int, ...]]]:
-    """The rules of one kind in a `gate:` mapping, each with its path in the file."""
-    value = getattr(gate, kind)
-    if isinstance(value, list):
-        return [(rule, ("gate", kind, i)) for i, rule in enumerate(value)]
-    return [] if value is None else [(value, ("gate", kind))]
-
-
 def _unmatched_bias_rules(
     suites: Sequence[Suite], defaults: GateSpec
 ) -> list[tuple[tuple[str | int, ...], str]]:
@@ -114,7 +105,7 @@ def _unmatched_bias_rules(
     the metric (or no probe has that name), no BBQ item of that category."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for kind in ("max_disparity", "no_bias_increase", "max_bbq_bias", "max_stereotype_rate"):
-        for rule, here in _written(defaults, kind):
+        for rule, here in defaults.written(kind):
             alone = GateSpec.model_validate({kind: rule})
             if any(bias_rule_ids(s, alone) for s in suites):
                 continue

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import SuiteError
 from .cases import Case
@@ -63,10 +62,7 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
         measured[probe.label] = set(probe.metrics)
     pair_types = sorted({c.pair.bias_type for c in cases if c.pair is not None})
     for kind in ("max_disparity", "no_bias_increase"):
-        value = getattr(spec.gate, kind)
-        rules = value if isinstance(value, list) else [value] if value is not None else []
-        for i, rule in enumerate(rules):
-            here = ("gate", kind, i) if isinstance(value, list) else ("gate", kind)
+        for rule, here in spec.gate.written(kind):
             if kind == "no_bias_increase" and rule.metric == STEREOTYPE_RATE:
                 _check_pair_change_rule(rule.probe, pair_types, doc, here)
                 continue
@@ -105,13 +101,6 @@ def check_bias_scopes(spec: SuiteSpec, cases: Sequence[Case], doc: YamlDocument)
             "some with `tunegate import crows-pairs FILE --out SUITE`, or remove it "
             "(docs/bias.md)",
         )
-
-
-def _rule_paths(spec: SuiteSpec, kind: str) -> list[tuple[Any, DataPath]]:
-    value = getattr(spec.gate, kind)
-    if isinstance(value, list):
-        return [(rule, ("gate", kind, i)) for i, rule in enumerate(value)]
-    return [] if value is None else [(value, ("gate", kind))]
 
 
 def _check_pair_change_rule(
@@ -162,7 +151,7 @@ _ITEM_RULES = (
 def _check_item_rules(
     spec: SuiteSpec, rule: _ItemRule, known: list[str], doc: YamlDocument
 ) -> None:
-    for written, here in _rule_paths(spec, rule.kind):
+    for written, here in spec.gate.written(rule.kind):
         if not known:
             raise SuiteError(
                 doc.locate(here),

@@ -339,6 +339,14 @@ class GateSpec(_Strict):
         values = {k: getattr(self if k in own else defaults, k) for k in type(self).model_fields}
         return GateSpec.model_validate(values)
 
+    def written(self, kind: str) -> list[tuple[Any, tuple[str | int, ...]]]:
+        """The rules of one kind as written in a `gate:` mapping, each with its path there
+        (for errors at their line)."""
+        value = getattr(self, kind)
+        if isinstance(value, list):
+            return [(rule, ("gate", kind, i)) for i, rule in enumerate(value)]
+        return [] if value is None else [(value, ("gate", kind))]
+
     def max_disparity_rules(self) -> list[MaxDisparityRule]:
         return _as_list(self.max_disparity)
 

@@ -235,10 +235,7 @@ def _check_rule_scopes(spec: SuiteSpec, cases: list[Case], doc: YamlDocument) ->
     checks = sorted({c.name for case in cases for c in case.checks})
     tags = sorted({t for case in cases for t in case.tags})
     for kind in ("no_regression", "improves"):
-        value = getattr(spec.gate, kind)
-        rules = value if isinstance(value, list) else [value] if value is not None else []
-        for i, rule in enumerate(rules):
-            here: DataPath = ("gate", kind, i) if isinstance(value, list) else ("gate", kind)
+        for rule, here in spec.gate.written(kind):
             if rule.metric != "pass_rate" and rule.metric not in checks:
                 raise SuiteError(
                     doc.locate((*here, "metric")),
