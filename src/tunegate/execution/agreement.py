@@ -206,7 +206,7 @@ def judge_agreement(
         candidate = by_role.get((v.suite, v.case_id, v.sample, "candidate"))
         if v.winner is None or base is None or candidate is None:
             continue
-        if base.output is None or candidate.output is None:
+        if base.output is None or candidate.output is None:  # no winner then; narrows types
             continue
         mine = rated.get((v.suite, v.case_id, PAIR_ROLE, v.sample, v.check), {})
         sha = pair_sha(base.output, candidate.output)

@@ -155,16 +155,18 @@ def pair_scoring(case: Case, target: RunnerTarget) -> tuple[str, str] | None:
         return a, b
     if case.pair_method == "auto":
         return None
-    raise ConfigError(pair_method_problem(case, cannot_score(target.provider, target.name)))
+    problem = cannot_score(target.provider)
+    assert problem is not None  # supports_loglikelihood said it cannot
+    raise ConfigError(pair_method_problem(case, problem))
 
 
-def cannot_score(provider: Provider, name: str) -> str:
-    """Why `provider` cannot score text by log-likelihood, in one sentence."""
+def cannot_score(provider: Provider) -> str | None:
+    """Why `provider` cannot score text by log-likelihood, in one sentence; None when it can."""
     try:
         require_loglikelihood(provider)
     except LoglikelihoodUnsupported as exc:
         return str(exc)
-    return f"target '{name}' cannot score text by log-likelihood"
+    return None
 
 
 def pair_method_problem(case: Case, problem: str) -> str:

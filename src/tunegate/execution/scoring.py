@@ -31,8 +31,7 @@ NO_JUDGE = "skipped: no judge configured"
 def check_sha(check: ResolvedCheck) -> str:
     """The sha256 of what a judged check asks (metric and arguments): a person's rating of
     its verdicts answers that question, and no longer counts once it changes."""
-    args = check.args.model_dump(mode="json") if hasattr(check.args, "model_dump") else check.args
-    return content_key({"metric": check.metric, "args": args})
+    return content_key({"metric": check.metric, "args": check.args.model_dump(mode="json")})
 
 
 def is_pairwise(metric: Any) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..config import LoadedConfig
 from ..errors import ConfigError, TunegateError
 from ..paths import display_path
-from ..providers import Provider, ProviderContext, get_provider_factory, supports_loglikelihood
+from ..providers import Provider, ProviderContext, get_provider_factory
 from ..providers.packaged_models import assembly_deferred
 from ..redact import Redactor
 from ..suite import did_you_mean
@@ -69,7 +69,7 @@ def check_targets(loaded: LoadedConfig) -> list[TargetCheck]:
             checks.append(TargetCheck(name, spec.provider, str(exc)))
             continue
         built.append(provider)
-        unable = None if supports_loglikelihood(provider) else cannot_score(provider, name)
+        unable = cannot_score(provider)
         checks.append(TargetCheck(name, spec.provider, None, unable, tuple(notes)))
     if built:
         asyncio.run(_close(built))
